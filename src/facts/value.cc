@@ -1,53 +1,132 @@
 #include "facts/value.h"
 
+#include <atomic>
+#include <cstring>
 #include <mutex>
 
 namespace mandate::facts {
+namespace {
+
+uint64_t Load64(const char* p) {
+  uint64_t w;
+  std::memcpy(&w, p, 8);
+  return w;
+}
+uint64_t Load32(const char* p) {
+  uint32_t w;
+  std::memcpy(&w, p, 4);
+  return w;
+}
+
+// Fast hash for short strings (ids, type and action names): whole words, overlapping tail loads.
+uint64_t HashString(std::string_view s) {
+  auto mix = [](uint64_t x) {
+    x *= 0x94d049bb133111ebull;
+    return x ^ (x >> 29);
+  };
+  const char* p = s.data();
+  const size_t n = s.size();
+  uint64_t h = 0x9e3779b97f4a7c15ull ^ (n * 0xbf58476d1ce4e5b9ull);
+  if (n >= 8) {
+    size_t i = 0;
+    for (; i + 8 < n; i += 8) h = mix(h ^ Load64(p + i));
+    return mix(mix(h ^ Load64(p + n - 8)));
+  }
+  uint64_t w = 0;
+  if (n >= 4) {
+    w = Load32(p) | (Load32(p + n - 4) << 32);
+  } else if (n > 0) {
+    w = static_cast<uint8_t>(p[0]) | (uint64_t{static_cast<uint8_t>(p[n / 2])} << 8) |
+        (uint64_t{static_cast<uint8_t>(p[n - 1])} << 16);
+  }
+  return mix(mix(h ^ w));
+}
+
+}  // namespace
+
+struct SymbolTable::Index {
+  // A slot holds the entry's full hash next to the pointer, so probes touch an entry only on a hash
+  // match. Writers store the hash before publishing the pointer (release); readers load the pointer
+  // (acquire) first, so a non-null pointer always comes with its hash.
+  struct Slot {
+    std::atomic<uint64_t> hash{0};
+    std::atomic<const Entry*> entry{nullptr};
+  };
+  explicit Index(size_t capacity) : mask(capacity - 1), slots(new Slot[capacity]) {}
+  void Put(const Entry* e) {
+    size_t i = e->hash & mask;
+    while (slots[i].entry.load(std::memory_order_relaxed) != nullptr) i = (i + 1) & mask;
+    slots[i].hash.store(e->hash, std::memory_order_relaxed);
+    slots[i].entry.store(e, std::memory_order_release);
+    ++size;
+  }
+  size_t mask;
+  size_t size = 0;
+  std::unique_ptr<Slot[]> slots;
+};
 
 SymbolTable::SymbolTable() {
   // Order matches the kXxxType constants.
-  for (std::string_view s : {"", "String", "Integer", "Boolean", "Actor", "Resource"}) {
-    names_.emplace_back(s);
-    ids_.emplace(names_.back(), static_cast<SymbolId>(names_.size() - 1));
-  }
+  for (std::string_view s : {"", "String", "Integer", "Boolean", "Actor", "Resource"}) Intern(s);
 }
+
+SymbolTable::~SymbolTable() = default;
 
 SymbolTable& SymbolTable::Global() {
   static SymbolTable* table = new SymbolTable();
   return *table;
 }
 
-SymbolId SymbolTable::Intern(std::string_view s) {
-  {
-    std::shared_lock lock(mu_);
-    auto it = ids_.find(s);
-    if (it != ids_.end()) return it->second;
+const SymbolTable::Entry* SymbolTable::FindIn(const Index* index, std::string_view s, uint64_t hash) const {
+  if (index == nullptr) return nullptr;
+  for (size_t i = hash & index->mask;; i = (i + 1) & index->mask) {
+    const Entry* e = index->slots[i].entry.load(std::memory_order_acquire);
+    if (e == nullptr) return nullptr;
+    if (index->slots[i].hash.load(std::memory_order_relaxed) == hash && e->name == s) return e;
   }
+}
+
+void SymbolTable::Insert(const Entry* e) {
+  const Index* cur = index_.load(std::memory_order_relaxed);
+  if (cur == nullptr || (cur->size + 1) * 10 > (cur->mask + 1) * 7) {
+    // Grow into a new index and publish it; readers holding the old one still see valid entries.
+    auto next = std::make_unique<Index>(cur == nullptr ? 64 : (cur->mask + 1) * 2);
+    for (const Entry& old : entries_) {
+      if (&old != e) next->Put(&old);
+    }
+    cur = next.get();
+    indexes_.push_back(std::move(next));
+    index_.store(cur, std::memory_order_release);
+  }
+  indexes_.back()->Put(e);
+}
+
+SymbolId SymbolTable::Intern(std::string_view s) {
+  const uint64_t h = HashString(s);
+  if (const Entry* e = FindIn(index_.load(std::memory_order_acquire), s, h)) return e->id;
   std::unique_lock lock(mu_);
-  auto it = ids_.find(s);
-  if (it != ids_.end()) return it->second;
-  names_.emplace_back(s);
-  SymbolId id = static_cast<SymbolId>(names_.size() - 1);
-  ids_.emplace(names_.back(), id);
+  if (const Entry* e = FindIn(index_.load(std::memory_order_relaxed), s, h)) return e->id;
+  const SymbolId id = static_cast<SymbolId>(entries_.size());
+  entries_.push_back(Entry{std::string(s), h, id});
+  Insert(&entries_.back());
   return id;
 }
 
 std::optional<SymbolId> SymbolTable::Find(std::string_view s) const {
-  std::shared_lock lock(mu_);
-  auto it = ids_.find(s);
-  if (it == ids_.end()) return std::nullopt;
-  return it->second;
+  const Entry* e = FindIn(index_.load(std::memory_order_acquire), s, HashString(s));
+  if (e == nullptr) return std::nullopt;
+  return e->id;
 }
 
 std::string_view SymbolTable::Name(SymbolId id) const {
   std::shared_lock lock(mu_);
-  if (id >= names_.size()) return {};
-  return names_[id];
+  if (id >= entries_.size()) return {};
+  return entries_[id].name;
 }
 
 size_t SymbolTable::size() const {
   std::shared_lock lock(mu_);
-  return names_.size();
+  return entries_.size();
 }
 
 namespace {

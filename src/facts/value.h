@@ -3,14 +3,16 @@
 #ifndef MANDATE_FACTS_VALUE_H_
 #define MANDATE_FACTS_VALUE_H_
 
+#include <atomic>
 #include <cstdint>
 #include <deque>
+#include <memory>
 #include <optional>
 #include <shared_mutex>
 #include <string>
 #include <string_view>
+#include <vector>
 
-#include "absl/container/flat_hash_map.h"
 #include "absl/hash/hash.h"
 
 namespace mandate::facts {
@@ -28,12 +30,14 @@ inline constexpr SymbolId kResourceType = 5; // "Resource" (abstract)
 inline constexpr SymbolId kFirstUserSymbol = 6;
 
 // Append-only table of interned strings, shared by every snapshot in the process.
-// Thread safety: all methods may be called concurrently. Intern() takes an exclusive lock only when the
-// string is new; Find() and Name() take a shared lock. Returned string_views stay valid for the life of
-// the table (strings are never moved or freed).
+// Thread safety: all methods may be called concurrently. Find() takes no lock (it probes an index
+// that writers publish atomically); Intern() takes an exclusive lock only when the string is new;
+// Name() and size() take a shared lock. Returned string_views stay valid for the life of the table
+// (strings are never moved or freed).
 class SymbolTable {
  public:
   SymbolTable();
+  ~SymbolTable();
   SymbolTable(const SymbolTable&) = delete;
   SymbolTable& operator=(const SymbolTable&) = delete;
 
@@ -46,9 +50,19 @@ class SymbolTable {
   size_t size() const;
 
  private:
+  struct Entry {
+    std::string name;
+    uint64_t hash;
+    SymbolId id;
+  };
+  struct Index;  // open addressing over Entry pointers, read without locks
+  const Entry* FindIn(const Index* index, std::string_view s, uint64_t hash) const;
+  void Insert(const Entry* e);  // with mu_ held exclusively
+
   mutable std::shared_mutex mu_;
-  std::deque<std::string> names_;  // index = id; deque keeps element addresses stable
-  absl::flat_hash_map<std::string_view, SymbolId> ids_;
+  std::deque<Entry> entries_;  // index = id; deque keeps element addresses stable
+  std::atomic<const Index*> index_{nullptr};
+  std::vector<std::unique_ptr<Index>> indexes_;  // the current one and retired ones readers may hold
 };
 
 // A typed scalar. `type` is the SymbolId of the type name (kStringType, kIntegerType, kBooleanType,

@@ -1,0 +1,202 @@
+// Decoding facts from JSONL (Oso wire facts) and Polar fact lines, and queries from Polar text.
+#include <fstream>
+#include <sstream>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "boost/json.hpp"
+#include "engine/api_impl.h"
+#include "polar/polar.h"
+
+namespace mandate {
+namespace {
+
+namespace json = boost::json;
+
+// "file:line: /pointer: message"
+absl::Status LineError(std::string_view filename, size_t line, std::string_view pointer, absl::string_view message) {
+  return absl::InvalidArgumentError(absl::StrCat(std::string(filename), ":", line, ": ",
+                                                 pointer.empty() ? "" : absl::StrCat(std::string(pointer), ": "),
+                                                 message));
+}
+
+absl::StatusOr<TypedValue> DecodeValue(const json::value& v, std::string_view filename, size_t line,
+                                       const std::string& pointer) {
+  const json::object* obj = v.if_object();
+  if (obj == nullptr) return LineError(filename, line, pointer, "expected an object {\"type\":..., \"id\":...}");
+  TypedValue out;
+  for (const char* field : {"type", "id"}) {
+    const json::value* f = obj->if_contains(field);
+    const std::string p = absl::StrCat(pointer, "/", field);
+    if (f == nullptr) return LineError(filename, line, p, "missing");
+    if (!f->is_string()) return LineError(filename, line, p, "expected a string");
+    (field[0] == 't' ? out.type : out.id) = std::string(f->as_string());
+  }
+  if (out.type.empty()) return LineError(filename, line, absl::StrCat(pointer, "/type"), "empty type");
+  if (out.type == "Integer" || out.type == "Boolean") {
+    engine::RequestSymbols scratch;
+    absl::StatusOr<facts::Value> check = engine::ToValue(out, scratch);
+    if (!check.ok()) return LineError(filename, line, absl::StrCat(pointer, "/id"), check.status().message());
+  }
+  return out;
+}
+
+absl::StatusOr<Fact> DecodeFact(const json::value& v, std::string_view filename, size_t line,
+                                const std::string& pointer) {
+  const json::object* obj = v.if_object();
+  if (obj == nullptr) return LineError(filename, line, pointer.empty() ? "/" : pointer, "expected a fact object");
+  Fact f;
+  const json::value* pred = obj->if_contains("predicate");
+  if (pred == nullptr || !pred->is_string() || pred->as_string().empty()) {
+    return LineError(filename, line, absl::StrCat(pointer, "/predicate"), "expected a non-empty string");
+  }
+  f.predicate = std::string(pred->as_string());
+  const json::value* args = obj->if_contains("args");
+  if (args == nullptr || !args->is_array()) {
+    return LineError(filename, line, absl::StrCat(pointer, "/args"), "expected an array");
+  }
+  const json::array& arr = args->as_array();
+  for (size_t i = 0; i < arr.size(); ++i) {
+    absl::StatusOr<TypedValue> a = DecodeValue(arr[i], filename, line, absl::StrCat(pointer, "/args/", i));
+    if (!a.ok()) return a.status();
+    f.args.push_back(*std::move(a));
+  }
+  return f;
+}
+
+}  // namespace
+
+absl::StatusOr<std::vector<Fact>> ParseFactsJsonl(std::string_view text, std::string_view filename) {
+  std::vector<Fact> out;
+  size_t line = 0;
+  json::stream_parser parser;
+  while (!text.empty()) {
+    ++line;
+    const size_t nl = text.find('\n');
+    std::string_view l = text.substr(0, nl);
+    text = nl == std::string_view::npos ? std::string_view() : text.substr(nl + 1);
+    if (l.find_first_not_of(" \t\r") == std::string_view::npos) continue;
+    parser.reset();
+    boost::system::error_code ec;
+    parser.write(l.data(), l.size(), ec);
+    if (!ec) parser.finish(ec);
+    if (ec) return LineError(filename, line, "", absl::StrCat("invalid JSON: ", ec.message()));
+    absl::StatusOr<Fact> f = DecodeFact(parser.release(), filename, line, "");
+    if (!f.ok()) return f.status();
+    out.push_back(*std::move(f));
+  }
+  return out;
+}
+
+namespace engine {
+
+std::optional<TypedValue> TermToTypedValue(const polar::Term& t) {
+  switch (t.kind) {
+    case polar::Term::Kind::kString:
+      return TypedValue{"String", t.str};
+    case polar::Term::Kind::kInteger:
+      return TypedValue{"Integer", std::to_string(t.integer)};
+    case polar::Term::Kind::kBoolean:
+      return TypedValue{"Boolean", t.boolean ? "true" : "false"};
+    case polar::Term::Kind::kInstance:
+      return TypedValue{t.type_name, t.str};
+    default:
+      return std::nullopt;
+  }
+}
+
+absl::StatusOr<ConjunctiveQuery> CallsToQuery(
+    const std::vector<std::pair<std::string, std::vector<polar::Term>>>& calls) {
+  ConjunctiveQuery q;
+  int hidden = 0;
+  for (const auto& [name, args] : calls) {
+    QueryCall call{name, {}};
+    for (const polar::Term& t : args) {
+      QueryArg a;
+      if (std::optional<TypedValue> v = TermToTypedValue(t)) {
+        a.value = *std::move(v);
+      } else if (t.kind == polar::Term::Kind::kVar) {
+        a.var = t.name;
+      } else if (t.kind == polar::Term::Kind::kWildcard) {
+        a.var = t.type_name.empty() ? "_" : absl::StrCat("_", ++hidden);
+      } else {
+        return absl::InvalidArgumentError(absl::StrCat("@current_unix_time cannot be a query argument (in ", name, ")"));
+      }
+      if (!a.var.empty() && a.var != "_" && !t.type_name.empty()) {
+        VarConstraint& c = q.constraints[a.var];
+        if (!c.type.empty() && c.type != t.type_name) {
+          return absl::InvalidArgumentError(
+              absl::StrCat("variable ", a.var, " is typed both ", c.type, " and ", t.type_name));
+        }
+        c.type = t.type_name;
+      }
+      call.args.push_back(std::move(a));
+    }
+    q.calls.push_back(std::move(call));
+  }
+  return q;
+}
+
+}  // namespace engine
+
+absl::StatusOr<ConjunctiveQuery> ParseQuery(std::string_view text) {
+  absl::StatusOr<std::vector<polar::Expr>> exprs = polar::ParseQuery(text);
+  if (!exprs.ok()) return exprs.status();
+  std::vector<std::pair<std::string, std::vector<polar::Term>>> calls;
+  for (const polar::Expr& e : *exprs) calls.emplace_back(e.name, e.args);
+  return engine::CallsToQuery(calls);
+}
+
+absl::StatusOr<std::vector<Fact>> ParseFactsPolar(std::string_view text, std::string_view filename) {
+  absl::StatusOr<std::vector<polar::FactLiteral>> lits = polar::ParseFacts(text, filename);
+  if (!lits.ok()) return lits.status();
+  std::vector<Fact> out;
+  for (const polar::FactLiteral& l : *lits) {
+    Fact f{l.predicate, {}};
+    for (const polar::Term& t : l.args) {
+      std::optional<TypedValue> v = engine::TermToTypedValue(t);
+      if (!v) {
+        return absl::InvalidArgumentError(
+            absl::StrCat(std::string(filename), ":", l.span.line, ": fact ", l.predicate, " has an argument that is not a value"));
+      }
+      f.args.push_back(*std::move(v));
+    }
+    out.push_back(std::move(f));
+  }
+  return out;
+}
+
+absl::StatusOr<std::vector<Fact>> LoadFactsFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return absl::NotFoundError(absl::StrCat(path, ": cannot open"));
+  std::stringstream buf;
+  buf << in.rdbuf();
+  const std::string text = buf.str();
+  auto ends_with = [&](std::string_view suffix) {
+    return path.size() >= suffix.size() && path.compare(path.size() - suffix.size(), suffix.size(), suffix) == 0;
+  };
+  if (ends_with(".polar")) return ParseFactsPolar(text, path);
+  if (ends_with(".json")) {
+    // A .json file may hold one array of facts instead of one fact per line.
+    const size_t first = text.find_first_not_of(" \t\r\n");
+    if (first != std::string::npos && text[first] == '[') {
+      boost::system::error_code ec;
+      json::value v = json::parse(text, ec);
+      if (ec) return LineError(path, 1, "", absl::StrCat("invalid JSON: ", ec.message()));
+      std::vector<Fact> out;
+      const json::array& arr = v.as_array();
+      for (size_t i = 0; i < arr.size(); ++i) {
+        absl::StatusOr<Fact> f = DecodeFact(arr[i], path, 1, absl::StrCat("/", i));
+        if (!f.ok()) return f.status();
+        out.push_back(*std::move(f));
+      }
+      return out;
+    }
+    return ParseFactsJsonl(text, path);
+  }
+  if (ends_with(".jsonl") || ends_with(".ndjson")) return ParseFactsJsonl(text, path);
+  return absl::InvalidArgumentError(
+      absl::StrCat(path, ": unknown fact file type (expected .jsonl, .json or .polar)"));
+}
+
+}  // namespace mandate
