@@ -1,0 +1,164 @@
+#include "server/config.h"
+
+#include <cstdlib>
+
+#include <toml++/toml.h>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+
+namespace mandate::server {
+namespace {
+
+std::string Where(const std::string& path, const toml::source_region& r) {
+  return absl::StrCat(path, ":", r.begin.line, ":", r.begin.column);
+}
+
+absl::Status Bad(const std::string& path, const toml::node& node, std::string_view problem) {
+  return absl::InvalidArgumentError(absl::StrCat(Where(path, node.source()), ": ", std::string(problem)));
+}
+
+absl::Status ReadServerTable(const std::string& path, const toml::table& t, ServerConfig* c) {
+  for (const auto& [key, value] : t) {
+    const toml::node& node = value;  // a named reference: lambdas may not capture structured bindings
+    const std::string k(key.str());
+    auto string_value = [&](std::string* out) -> absl::Status {
+      if (!node.is_string()) return Bad(path, node, absl::StrCat("server.", k, " must be a string"));
+      *out = node.as_string()->get();
+      return absl::OkStatus();
+    };
+    auto seconds_value = [&](double* out) -> absl::Status {
+      std::optional<double> v = node.value<double>();
+      if (!v || *v <= 0) return Bad(path, node, absl::StrCat("server.", k, " must be a positive number of seconds"));
+      *out = *v;
+      return absl::OkStatus();
+    };
+    absl::Status s;
+    if (k == "listen") {
+      s = string_value(&c->listen);
+      if (s.ok() && !ParseListen(c->listen).ok()) s = Bad(path, node, "server.listen must be \"HOST:PORT\"");
+    } else if (k == "data_dir") {
+      s = string_value(&c->data_dir);
+    } else if (k == "log_level") {
+      s = string_value(&c->log_level);
+    } else if (k == "threads") {
+      std::optional<int64_t> v = node.value<int64_t>();
+      if (!v || *v < 1 || *v > 256) return Bad(path, node, "server.threads must be an integer from 1 to 256");
+      c->threads = static_cast<int>(*v);
+    } else if (k == "dev") {
+      if (!node.is_boolean()) return Bad(path, node, "server.dev must be true or false");
+      c->dev = node.as_boolean()->get();
+    } else if (k == "body_limit_bytes") {
+      std::optional<int64_t> v = node.value<int64_t>();
+      if (!v || *v < 1024) return Bad(path, node, "server.body_limit_bytes must be an integer of at least 1024");
+      c->body_limit_bytes = static_cast<size_t>(*v);
+    } else if (k == "idle_timeout_seconds") {
+      s = seconds_value(&c->idle_timeout_seconds);
+    } else if (k == "header_timeout_seconds") {
+      s = seconds_value(&c->header_timeout_seconds);
+    } else if (k == "body_timeout_seconds") {
+      s = seconds_value(&c->body_timeout_seconds);
+    } else if (k == "shutdown_grace_seconds") {
+      s = seconds_value(&c->shutdown_grace_seconds);
+    } else if (k == "offset_wait_seconds") {
+      s = seconds_value(&c->offset_wait_seconds);
+    } else {
+      return Bad(path, node, absl::StrCat("unknown setting server.", k));
+    }
+    if (!s.ok()) return s;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ReadApiKey(const std::string& path, const toml::table& t, ServerConfig* c) {
+  ApiKey key;
+  bool have_key = false;
+  for (const auto& [name, node] : t) {
+    const std::string k(name.str());
+    if (k == "key" || k == "key_env" || k == "role" || k == "name") {
+      if (!node.is_string()) return Bad(path, node, absl::StrCat("api_keys.", k, " must be a string"));
+    }
+    const std::string v = node.is_string() ? node.as_string()->get() : "";
+    if (k == "key") {
+      if (v.empty()) return Bad(path, node, "api_keys.key must not be empty");
+      key.key = v;
+      have_key = true;
+    } else if (k == "key_env") {
+      const char* env = std::getenv(v.c_str());
+      if (env == nullptr || *env == '\0') {
+        return Bad(path, node, absl::StrCat("api_keys.key_env names ", v, ", which is not set"));
+      }
+      key.key = env;
+      have_key = true;
+    } else if (k == "role") {
+      absl::StatusOr<Role> role = ParseRole(v);
+      if (!role.ok()) return Bad(path, node, std::string(role.status().message()));
+      key.role = *role;
+    } else if (k == "name") {
+      key.name = v;
+    } else {
+      return Bad(path, node, absl::StrCat("unknown setting api_keys.", k));
+    }
+  }
+  if (!have_key) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(Where(path, t.source()), ": an [[api_keys]] entry needs `key` or `key_env`"));
+  }
+  c->api_keys.push_back(std::move(key));
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status LoadConfigFile(const std::string& path, ServerConfig* config) {
+  toml::table root;
+  try {
+    // Debian's toml++ is built with exceptions; they stop here.
+    root = toml::parse_file(path);
+  } catch (const toml::parse_error& e) {
+    return absl::InvalidArgumentError(absl::StrCat(Where(path, e.source()), ": ", std::string(e.description())));
+  }
+  for (const auto& [key, node] : root) {
+    const std::string k(key.str());
+    if (k == "server") {
+      if (!node.is_table()) return Bad(path, node, "[server] must be a table");
+      if (absl::Status s = ReadServerTable(path, *node.as_table(), config); !s.ok()) return s;
+    } else if (k == "api_keys") {
+      if (!node.is_array_of_tables()) return Bad(path, node, "api_keys must be written as [[api_keys]] tables");
+      for (const toml::node& entry : *node.as_array()) {
+        if (absl::Status s = ReadApiKey(path, *entry.as_table(), config); !s.ok()) return s;
+      }
+    } else {
+      return Bad(path, node, absl::StrCat("unknown section or setting `", k, "`"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::pair<std::string, uint16_t>> ParseListen(std::string_view listen) {
+  std::string host;
+  std::string_view port;
+  if (!listen.empty() && listen.front() == '[') {
+    const size_t close = listen.find(']');
+    if (close == std::string_view::npos || close + 1 >= listen.size() || listen[close + 1] != ':') {
+      return absl::InvalidArgumentError(absl::StrCat("invalid listen address \"", std::string(listen), "\""));
+    }
+    host = std::string(listen.substr(1, close - 1));
+    port = listen.substr(close + 2);
+  } else {
+    const size_t colon = listen.rfind(':');
+    if (colon == std::string_view::npos || colon == 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("invalid listen address \"", std::string(listen), "\": expected HOST:PORT"));
+    }
+    host = std::string(listen.substr(0, colon));
+    port = listen.substr(colon + 1);
+  }
+  uint32_t p = 0;
+  if (!absl::SimpleAtoi(absl::string_view(port.data(), port.size()), &p) || p > 65535) {
+    return absl::InvalidArgumentError(absl::StrCat("invalid port in listen address \"", std::string(listen), "\""));
+  }
+  return std::make_pair(host, static_cast<uint16_t>(p));
+}
+
+}  // namespace mandate::server

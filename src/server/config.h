@@ -1,0 +1,45 @@
+// Configuration of `mandate serve`: defaults, the TOML file (mandate.toml, see
+// docs/configuration.md) and the pieces the command line overrides.
+#ifndef MANDATE_SERVER_CONFIG_H_
+#define MANDATE_SERVER_CONFIG_H_
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "absl/status/statusor.h"
+
+#include "server/auth.h"
+
+namespace mandate::server {
+
+struct ServerConfig {
+  std::string listen = "127.0.0.1:8080";
+  std::string data_dir = "./mandate-data";
+  int threads = 2;
+  bool dev = false;  // also accept the Oso Dev Server key as admin
+  std::string log_level = "info";
+  size_t body_limit_bytes = size_t{10} << 20;
+  double idle_timeout_seconds = 60;
+  double header_timeout_seconds = 10;
+  double body_timeout_seconds = 30;
+  double shutdown_grace_seconds = 10;
+  double offset_wait_seconds = 2;
+  std::vector<ApiKey> api_keys;
+  // Loaded (and stored) at start; command line only.
+  std::string policy_file;
+  std::vector<std::string> fact_files;
+};
+
+// Reads `path` over `config`: [server] settings and [[api_keys]] entries (appended). Unknown keys
+// and wrong types are errors naming file:line:col.
+absl::Status LoadConfigFile(const std::string& path, ServerConfig* config);
+
+// "HOST:PORT" or "[IPv6]:PORT".
+absl::StatusOr<std::pair<std::string, uint16_t>> ParseListen(std::string_view listen);
+
+}  // namespace mandate::server
+
+#endif  // MANDATE_SERVER_CONFIG_H_

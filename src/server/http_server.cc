@@ -1,0 +1,344 @@
+#include "server/http_server.h"
+
+#include <atomic>
+#include <mutex>
+#include <optional>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include <boost/asio.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/json/serialize.hpp>
+#include <boost/json/value.hpp>
+#include <spdlog/spdlog.h>
+
+#include "absl/strings/str_cat.h"
+
+namespace mandate::server {
+
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace net = boost::asio;
+using tcp = net::ip::tcp;
+
+class Session;
+
+struct HttpServer::State {
+  State(HttpOptions o, Handler h)
+      : options(std::move(o)),
+        handler(std::move(h)),
+        ioc(std::max(1, options.threads)),
+        acceptor(net::make_strand(ioc)) {}
+
+  HttpOptions options;
+  Handler handler;
+  net::io_context ioc;
+  tcp::acceptor acceptor;
+  std::atomic<bool> stopping{false};
+  std::atomic<int> active_sessions{0};
+  std::mutex mu;  // guards sessions
+  std::unordered_map<Session*, std::weak_ptr<Session>> sessions;
+
+  void Accept(const std::shared_ptr<State>& self);
+  void Drain(const std::shared_ptr<net::steady_timer>& timer, std::chrono::steady_clock::time_point deadline);
+};
+
+namespace {
+
+Response JsonMessage(http::status status, const std::string& message) {
+  Response res{status, 11};
+  res.set(http::field::content_type, "application/json");
+  boost::json::object body;
+  body["message"] = message;
+  res.body() = boost::json::serialize(body);
+  return res;
+}
+
+}  // namespace
+
+// One connection. All of its work runs on its strand (the stream's executor).
+class Session : public std::enable_shared_from_this<Session> {
+ public:
+  Session(tcp::socket socket, std::shared_ptr<HttpServer::State> state)
+      : stream_(std::move(socket)), state_(std::move(state)) {
+    ++state_->active_sessions;
+  }
+  ~Session() {
+    {
+      std::lock_guard<std::mutex> l(state_->mu);
+      state_->sessions.erase(this);
+    }
+    --state_->active_sessions;
+  }
+
+  void Start() {
+    {
+      std::lock_guard<std::mutex> l(state_->mu);
+      state_->sessions.emplace(this, weak_from_this());
+    }
+    net::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->ReadNext(); });
+  }
+
+  // Shutdown: a connection waiting for its next request is closed now; one with a request in
+  // progress closes after answering it.
+  void StopIfIdle() {
+    net::post(stream_.get_executor(), [self = shared_from_this()] {
+      if (self->idle_) self->Close();
+    });
+  }
+
+ private:
+  const HttpOptions& options() const { return state_->options; }
+
+  void ReadNext() {
+    if (state_->stopping) return Close();
+    idle_ = true;
+    if (buffer_.size() > 0) return ReadHeader();  // a pipelined request is already buffered
+    stream_.expires_after(options().idle_timeout);
+    stream_.async_read_some(buffer_.prepare(8192),
+                            beast::bind_front_handler(&Session::OnFirstBytes, shared_from_this()));
+  }
+
+  void OnFirstBytes(beast::error_code ec, size_t n) {
+    if (ec) return Close();  // idle timeout, peer closed, or shutdown
+    buffer_.commit(n);
+    ReadHeader();
+  }
+
+  void ReadHeader() {
+    idle_ = false;
+    parser_.emplace();
+    parser_->header_limit(static_cast<uint32_t>(options().header_limit));
+    parser_->body_limit(options().body_limit);
+    stream_.expires_after(options().header_timeout);
+    http::async_read_header(stream_, buffer_, *parser_,
+                            beast::bind_front_handler(&Session::OnHeader, shared_from_this()));
+  }
+
+  void OnHeader(beast::error_code ec, size_t) {
+    if (ec == http::error::body_limit) return TooLarge();
+    if (ec == http::error::header_limit) {
+      return Reject(http::status::request_header_fields_too_large,
+                    absl::StrCat("request headers exceed ", options().header_limit, " bytes"));
+    }
+    if (ec) return ReadFailed(ec);
+    if (auto len = parser_->content_length(); len && *len > options().body_limit) return TooLarge();
+    if (beast::iequals(parser_->get()[http::field::expect], "100-continue")) {
+      auto cont = std::make_shared<http::response<http::empty_body>>(http::status::continue_, 11);
+      stream_.expires_after(options().write_timeout);
+      http::async_write(stream_, *cont, [self = shared_from_this(), cont](beast::error_code ec, size_t) {
+        if (ec) return self->Close();
+        self->ReadBody();
+      });
+      return;
+    }
+    ReadBody();
+  }
+
+  void ReadBody() {
+    stream_.expires_after(options().body_timeout);
+    http::async_read(stream_, buffer_, *parser_, beast::bind_front_handler(&Session::OnBody, shared_from_this()));
+  }
+
+  void OnBody(beast::error_code ec, size_t) {
+    if (ec == http::error::body_limit) return TooLarge();
+    if (ec) return ReadFailed(ec);
+    Request req = parser_->release();
+    keep_alive_ = req.keep_alive();
+    stream_.expires_never();
+    auto self = shared_from_this();
+    auto answered = std::make_shared<std::atomic<bool>>(false);
+    state_->handler(std::move(req), [self, answered](Response res) {
+      if (answered->exchange(true)) return;
+      net::post(self->stream_.get_executor(), [self, res = std::move(res)]() mutable { self->Write(std::move(res)); });
+    });
+  }
+
+  void ReadFailed(beast::error_code ec) {
+    // A malformed request gets a 400; a timeout, reset or a peer that went away just ends.
+    if (ec.category() == http::make_error_code(http::error::bad_method).category() &&
+        ec != http::error::end_of_stream && ec != http::error::partial_message) {
+      return Reject(http::status::bad_request, absl::StrCat("malformed HTTP request: ", ec.message()));
+    }
+    Close();
+  }
+
+  void TooLarge() {
+    Reject(http::status::payload_too_large,
+           absl::StrCat("request body exceeds the limit of ", options().body_limit, " bytes"));
+  }
+
+  // Answers a request the transport refuses, then closes the connection.
+  void Reject(http::status status, const std::string& message) {
+    if (options().on_rejected) options().on_rejected(static_cast<int>(status));
+    keep_alive_ = false;
+    reject_ = true;
+    Write(JsonMessage(status, message));
+  }
+
+  void Write(Response res) {
+    res.prepare_payload();  // before need_eof(): without a Content-Length a response would need EOF
+    const bool close = !keep_alive_ || state_->stopping || res.need_eof();
+    res.keep_alive(!close);
+    auto sp = std::make_shared<Response>(std::move(res));
+    stream_.expires_after(options().write_timeout);
+    http::async_write(stream_, *sp, [self = shared_from_this(), sp, close](beast::error_code ec, size_t) {
+      if (ec) return self->Close();
+      if (!close) return self->ReadNext();
+      if (self->reject_) return self->Linger();
+      self->Close();
+    });
+  }
+
+  // After refusing a request whose body may still be arriving: stop sending, then read and drop
+  // what the client still sends for a moment, so that closing does not reset the connection before
+  // the client has read the response.
+  void Linger() {
+    beast::error_code ignored;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+    linger_deadline_ = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+    DrainSome();
+  }
+
+  void DrainSome() {
+    if (std::chrono::steady_clock::now() >= linger_deadline_) return Close();
+    stream_.expires_at(linger_deadline_);
+    buffer_.clear();
+    stream_.async_read_some(buffer_.prepare(size_t{64} << 10),
+                            [self = shared_from_this()](beast::error_code ec, size_t) {
+                              if (ec) return self->Close();
+                              self->DrainSome();
+                            });
+  }
+
+  void Close() {
+    if (closed_) return;
+    closed_ = true;
+    beast::error_code ignored;
+    stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
+    stream_.close();
+  }
+
+  beast::tcp_stream stream_;
+  beast::flat_buffer buffer_;
+  std::optional<http::request_parser<http::string_body>> parser_;
+  std::shared_ptr<HttpServer::State> state_;
+  bool idle_ = true;  // waiting for the first byte of a request
+  bool keep_alive_ = true;
+  bool reject_ = false;
+  bool closed_ = false;
+  std::chrono::steady_clock::time_point linger_deadline_;
+};
+
+void HttpServer::State::Accept(const std::shared_ptr<State>& self) {
+  acceptor.async_accept(net::make_strand(ioc), [self](beast::error_code ec, tcp::socket socket) {
+    if (self->stopping) return;
+    if (ec) {
+      // E.g. out of file descriptors: back off briefly instead of spinning.
+      spdlog::warn("accept failed: {}", ec.message());
+      auto timer = std::make_shared<net::steady_timer>(self->ioc, std::chrono::milliseconds(50));
+      timer->async_wait([self, timer](beast::error_code) { self->Accept(self); });
+      return;
+    }
+    beast::error_code ignored;
+    socket.set_option(tcp::no_delay(true), ignored);
+    std::make_shared<Session>(std::move(socket), self)->Start();
+    self->Accept(self);
+  });
+}
+
+void HttpServer::State::Drain(const std::shared_ptr<net::steady_timer>& timer,
+                              std::chrono::steady_clock::time_point deadline) {
+  if (active_sessions.load() == 0 || std::chrono::steady_clock::now() >= deadline) {
+    if (active_sessions.load() > 0) {
+      spdlog::warn("shutdown grace period over; closing {} connection(s) with requests in flight",
+                   active_sessions.load());
+    }
+    ioc.stop();
+    return;
+  }
+  timer->expires_after(std::chrono::milliseconds(20));
+  timer->async_wait([this, timer, deadline](beast::error_code) { Drain(timer, deadline); });
+}
+
+HttpServer::HttpServer(HttpOptions options, Handler handler)
+    : state_(std::make_shared<State>(std::move(options), std::move(handler))) {}
+
+HttpServer::~HttpServer() {
+  state_->stopping = true;
+  state_->ioc.stop();
+}
+
+absl::Status HttpServer::Listen() {
+  beast::error_code ec;
+  const auto address = net::ip::make_address(state_->options.host, ec);
+  if (ec) return absl::InvalidArgumentError(absl::StrCat("invalid listen address \"", state_->options.host, "\""));
+  const tcp::endpoint endpoint(address, state_->options.port);
+  auto fail = [&](const char* what) {
+    return absl::UnavailableError(
+        absl::StrCat("cannot ", what, " ", state_->options.host, ":", state_->options.port, ": ", ec.message()));
+  };
+  state_->acceptor.open(endpoint.protocol(), ec);
+  if (ec) return fail("open a socket for");
+  state_->acceptor.set_option(net::socket_base::reuse_address(true), ec);
+  state_->acceptor.bind(endpoint, ec);
+  if (ec) return fail("listen on");
+  state_->acceptor.listen(net::socket_base::max_listen_connections, ec);
+  if (ec) return fail("listen on");
+  state_->Accept(state_);
+  return absl::OkStatus();
+}
+
+uint16_t HttpServer::port() const {
+  beast::error_code ec;
+  const auto ep = state_->acceptor.local_endpoint(ec);
+  return ec ? 0 : ep.port();
+}
+
+net::io_context& HttpServer::io_context() { return state_->ioc; }
+
+void HttpServer::Run() {
+  auto guard = net::make_work_guard(state_->ioc);
+  auto run = [this] {
+    for (;;) {
+      try {
+        state_->ioc.run();
+        return;
+      } catch (const std::exception& e) {
+        // A handler must not throw; if one does, log it and keep serving.
+        spdlog::error("unhandled exception in an I/O thread: {}", e.what());
+      }
+    }
+  };
+  std::vector<std::thread> threads;
+  for (int i = 1; i < state_->options.threads; ++i) threads.emplace_back(run);
+  run();
+  for (auto& t : threads) t.join();
+}
+
+void HttpServer::Shutdown() {
+  if (state_->stopping.exchange(true)) return;
+  std::shared_ptr<State> st = state_;
+  net::post(st->acceptor.get_executor(), [st] {
+    beast::error_code ignored;
+    st->acceptor.close(ignored);
+  });
+  std::vector<std::shared_ptr<Session>> sessions;
+  {
+    std::lock_guard<std::mutex> l(st->mu);
+    for (auto& [ptr, weak] : st->sessions) {
+      if (auto s = weak.lock()) sessions.push_back(std::move(s));
+    }
+  }
+  for (auto& s : sessions) s->StopIfIdle();
+  sessions.clear();
+  auto timer = std::make_shared<net::steady_timer>(st->ioc);
+  const auto deadline = std::chrono::steady_clock::now() + st->options.shutdown_grace;
+  net::post(st->ioc, [st, timer, deadline] { st->Drain(timer, deadline); });
+}
+
+bool HttpServer::stopping() const { return state_->stopping; }
+
+}  // namespace mandate::server

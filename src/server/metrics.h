@@ -1,0 +1,50 @@
+// Prometheus metrics of the server: requests by route and status, a latency histogram per route,
+// decisions by outcome, and gauges the caller supplies at scrape time (facts, revision, policy).
+#ifndef MANDATE_SERVER_METRICS_H_
+#define MANDATE_SERVER_METRICS_H_
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <string>
+#include <utility>
+
+namespace mandate::server {
+
+class Metrics {
+ public:
+  // Latency histogram bucket upper bounds, in seconds.
+  static constexpr std::array<double, 14> kBuckets = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01,
+                                                      0.025,  0.05,    0.1,    0.25,  0.5,    1,     5};
+
+  // `route` is the route pattern ("POST /api/authorize"), never the raw path, so labels stay few.
+  void RecordRequest(const std::string& route, int status, double seconds);
+  void RecordDecision(bool allowed);
+
+  struct Gauges {
+    uint64_t facts = 0;
+    uint64_t revision = 0;
+    int64_t policy_version = 0;
+    bool ready = false;
+  };
+  // The exposition text (format 0.0.4).
+  std::string Render(const Gauges& gauges) const;
+
+ private:
+  struct RouteStats {
+    std::map<int, uint64_t> by_status;
+    std::array<uint64_t, kBuckets.size()> buckets{};  // non-cumulative counts
+    uint64_t count = 0;
+    double sum = 0;
+  };
+  mutable std::mutex mu_;
+  std::map<std::string, RouteStats> routes_;
+  std::atomic<uint64_t> allowed_{0};
+  std::atomic<uint64_t> denied_{0};
+};
+
+}  // namespace mandate::server
+
+#endif  // MANDATE_SERVER_METRICS_H_

@@ -1,0 +1,160 @@
+#include "server/server.h"
+
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include <boost/asio/signal_set.hpp>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+
+#include "server/api.h"
+#include "server/http_server.h"
+#include "server/json_decode.h"
+#include "server/metrics.h"
+#include "server/service.h"
+#include "server/status_macros.h"
+#include "store/store.h"
+
+namespace mandate::server {
+namespace {
+
+std::chrono::milliseconds Millis(double seconds) {
+  return std::chrono::milliseconds(static_cast<int64_t>(seconds * 1000));
+}
+
+absl::Status LoadPolicyFile(Service& service, const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return absl::NotFoundError(absl::StrCat("cannot read policy file ", path));
+  std::stringstream text;
+  text << in.rdbuf();
+  PolicyRejection rejection;
+  absl::StatusOr<Service::PolicyUpload> upload =
+      service.UploadPolicy(std::filesystem::path(path).filename().string(), text.str(), &rejection);
+  if (upload.ok()) {
+    if (upload->changed) spdlog::info("policy {} stored as version {}", path, upload->version->version);
+    return absl::OkStatus();
+  }
+  if (upload.status().code() != absl::StatusCode::kInvalidArgument) return upload.status();
+  std::vector<std::string> lines = rejection.errors;
+  for (const TestResult& t : rejection.tests.tests) {
+    for (const AssertionFailure& f : t.failures) {
+      lines.push_back(absl::StrCat("test \"", t.name, "\": ", f.assertion, " (", f.location, "): ", f.message));
+    }
+  }
+  return absl::InvalidArgumentError(
+      absl::StrCat("policy file ", path, " was not loaded: ", rejection.message, "\n  ", absl::StrJoin(lines, "\n  ")));
+}
+
+absl::Status LoadFactFile(Service& service, const std::string& path) {
+  MANDATE_ASSIGN_OR_RETURN(std::vector<Fact> facts, LoadFactsFile(path));
+  std::vector<LabeledChange> changes;
+  changes.reserve(facts.size());
+  for (Fact& f : facts) {
+    MANDATE_RETURN_IF_ERROR(CheckFactLimits(f, path));
+    LabeledChange c;
+    c.change.kind = Change::Kind::kInsert;
+    c.change.fact = std::move(f);
+    c.where = path;
+    changes.push_back(std::move(c));
+  }
+  const size_t n = changes.size();
+  MANDATE_ASSIGN_OR_RETURN(uint64_t revision, service.ApplyChanges(std::move(changes)));
+  spdlog::info("loaded {} fact(s) from {} (revision {})", n, path, revision);
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status RunServer(const ServerConfig& config) {
+  auto logger = std::make_shared<spdlog::logger>("mandate", std::make_shared<spdlog::sinks::stderr_color_sink_mt>());
+  spdlog::set_default_logger(logger);
+  const spdlog::level::level_enum level = spdlog::level::from_str(config.log_level);
+  if (level == spdlog::level::off && config.log_level != "off") {
+    return absl::InvalidArgumentError(absl::StrCat("unknown log level \"", config.log_level,
+                                                   "\"; use trace, debug, info, warn, error, critical or off"));
+  }
+  spdlog::set_level(level);
+
+  std::vector<ApiKey> keys = config.api_keys;
+  const char* env_key = std::getenv("MANDATE_API_KEY");
+  if (env_key != nullptr && *env_key != '\0') keys.push_back(ApiKey{env_key, Role::kAdmin, "MANDATE_API_KEY"});
+  if (config.dev) keys.push_back(ApiKey{std::string(kOsoDevKey), Role::kAdmin, "oso-dev"});
+  KeyRing ring(keys);
+  if (ring.empty()) {
+    return absl::FailedPreconditionError(
+        "no API key configured: set MANDATE_API_KEY, add an [[api_keys]] entry to the config file, or pass --dev "
+        "to accept the Oso Dev Server key");
+  }
+  MANDATE_ASSIGN_OR_RETURN(auto listen, ParseListen(config.listen));
+
+  MANDATE_ASSIGN_OR_RETURN(std::unique_ptr<store::Store> store, store::OpenSqliteStore(config.data_dir));
+  MANDATE_ASSIGN_OR_RETURN(std::unique_ptr<Service> service, Service::Open(std::move(store)));
+  if (!config.policy_file.empty()) MANDATE_RETURN_IF_ERROR(LoadPolicyFile(*service, config.policy_file));
+  for (const std::string& path : config.fact_files) MANDATE_RETURN_IF_ERROR(LoadFactFile(*service, path));
+
+  Metrics metrics;
+  HttpOptions http_options;
+  http_options.host = listen.first;
+  http_options.port = listen.second;
+  http_options.threads = config.threads;
+  http_options.body_limit = config.body_limit_bytes;
+  http_options.idle_timeout = Millis(config.idle_timeout_seconds);
+  http_options.header_timeout = Millis(config.header_timeout_seconds);
+  http_options.body_timeout = Millis(config.body_timeout_seconds);
+  http_options.shutdown_grace = Millis(config.shutdown_grace_seconds);
+  http_options.on_rejected = [&metrics](int status) { metrics.RecordRequest("rejected", status, 0); };
+  Api* api_ptr = nullptr;
+  HttpServer http(http_options, [&api_ptr](Request request, Respond respond) {
+    api_ptr->Handle(std::move(request), std::move(respond));
+  });
+  ApiOptions api_options;
+  api_options.offset_wait = Millis(config.offset_wait_seconds);
+  Api api(*service, std::move(ring), metrics, http.io_context(), api_options);
+  api_ptr = &api;
+  // Installed before the address is announced: whoever reads it may signal at once.
+  boost::asio::signal_set signals(http.io_context(), SIGINT, SIGTERM);
+  signals.async_wait([&](const boost::system::error_code& ec, int signal) {
+    if (ec) return;
+    spdlog::info("signal {}: finishing requests in flight, then stopping", signal);
+    api.Stop();
+    http.Shutdown();
+  });
+  MANDATE_RETURN_IF_ERROR(http.Listen());
+
+  const std::string host =
+      listen.first.find(':') != std::string::npos ? absl::StrCat("[", listen.first, "]") : listen.first;
+  std::printf(
+      "Mandate listening on http://%s:%u (revision %llu, %zu fact(s), policy %s)\n", host.c_str(),
+      static_cast<unsigned>(http.port()), static_cast<unsigned long long>(service->revision()),
+      service->snapshot()->fact_count(),
+      service->policy_version() ? absl::StrCat("version ", service->policy_version()->version).c_str() : "none yet");
+  if (config.dev) {
+    const std::string url = absl::StrCat("http://", host, ":", http.port());
+    const std::string auth = absl::StrCat("-H 'Authorization: Bearer ", std::string(kOsoDevKey), "'");
+    std::printf(
+        "Dev mode: the Oso dev key %s is accepted as an admin key. Try:\n"
+        "  curl -s %s/api/policy_metadata %s\n"
+        "  curl -s '%s/api/facts?predicate=has_role' %s\n"
+        "  curl -s %s/api/authorize %s -d "
+        "'{\"actor_type\":\"User\",\"actor_id\":\"alice\",\"action\":\"read\",\"resource_type\":\"Repo\","
+        "\"resource_id\":\"anvil\"}'\n",
+        std::string(kOsoDevKey).c_str(), url.c_str(), auth.c_str(), url.c_str(), auth.c_str(), url.c_str(),
+        auth.c_str());
+  }
+  if (env_key != nullptr && *env_key != '\0') std::printf("MANDATE_API_KEY is accepted as an admin key.\n");
+  if (!config.api_keys.empty()) std::printf("%zu API key(s) from the config file.\n", config.api_keys.size());
+  std::printf("Send it as `Authorization: Bearer <key>`. Data directory: %s\n", config.data_dir.c_str());
+  std::fflush(stdout);
+
+  http.Run();
+  spdlog::info("stopped at revision {}", service->revision());
+  return absl::OkStatus();
+}
+
+}  // namespace mandate::server

@@ -1,0 +1,593 @@
+// SQLite implementation of Store: one file `<data_dir>/mandate.db` in WAL mode with synchronous=FULL,
+// so a commit that returned is on disk. One connection, used by one committing thread at a time.
+//
+// Group commit (the LevelDB writer-queue idea): every Write joins a queue; the writer at the front
+// commits itself and the writers queued behind it in one transaction, each inside its own SAVEPOINT
+// so that a failing write rolls back alone; then it wakes them. While it syncs, new writers queue up
+// and form the next group. A policy upload always commits in a group of its own so that `validate`
+// hooks of later writes see it applied.
+#include <condition_variable>
+#include <cstring>
+#include <deque>
+#include <filesystem>
+#include <map>
+#include <mutex>
+
+#include <boost/json/serialize.hpp>
+#include <fcntl.h>
+#include <sqlite3.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+
+#include "store/store.h"
+#include "store/wire_json.h"
+
+namespace mandate::store {
+namespace {
+
+// Schema migrations, applied in order; schema_version holds the number of the last one applied.
+// Never edit a released migration; append a new one.
+constexpr const char* kMigrations[] = {
+    // 1: facts, revision counter, changelog, policy versions.
+    R"sql(
+    CREATE TABLE meta(key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
+    INSERT INTO meta(key, value) VALUES('revision', 0);
+    CREATE TABLE facts(
+      predicate TEXT NOT NULL, arity INTEGER NOT NULL,
+      t0 TEXT NOT NULL, i0 TEXT NOT NULL, t1 TEXT NOT NULL, i1 TEXT NOT NULL,
+      t2 TEXT NOT NULL, i2 TEXT NOT NULL, t3 TEXT NOT NULL, i3 TEXT NOT NULL,
+      t4 TEXT NOT NULL, i4 TEXT NOT NULL,
+      PRIMARY KEY(predicate, arity, t0, i0, t1, i1, t2, i2, t3, i3, t4, i4)) WITHOUT ROWID;
+    CREATE TABLE changelog(
+      revision INTEGER NOT NULL, seq INTEGER NOT NULL, time TEXT NOT NULL,
+      op TEXT NOT NULL, data TEXT NOT NULL,
+      PRIMARY KEY(revision, seq)) WITHOUT ROWID;
+    CREATE TABLE policy_versions(
+      version INTEGER PRIMARY KEY, revision INTEGER NOT NULL, sha256 TEXT NOT NULL,
+      filename TEXT NOT NULL, source TEXT NOT NULL, created_at TEXT NOT NULL);
+    )sql",
+};
+constexpr int kSchemaVersion = sizeof(kMigrations) / sizeof(kMigrations[0]);
+
+std::string NowRfc3339() { return absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", absl::Now(), absl::UTCTimeZone()); }
+
+// A prepared statement; reset (not finalized) between uses.
+class Stmt {
+ public:
+  Stmt() = default;
+  Stmt(const Stmt&) = delete;
+  Stmt& operator=(const Stmt&) = delete;
+  ~Stmt() { sqlite3_finalize(stmt_); }
+
+  absl::Status Prepare(sqlite3* db, const std::string& sql) {
+    if (sqlite3_prepare_v3(db, sql.c_str(), static_cast<int>(sql.size()), SQLITE_PREPARE_PERSISTENT, &stmt_, nullptr) !=
+        SQLITE_OK) {
+      return absl::InternalError(absl::StrCat("sqlite: preparing `", sql, "`: ", sqlite3_errmsg(db)));
+    }
+    return absl::OkStatus();
+  }
+  void Reset() {
+    sqlite3_reset(stmt_);
+    sqlite3_clear_bindings(stmt_);
+  }
+  // Binds by 1-based index. The text must outlive the next Step().
+  void Bind(int i, std::string_view text) {
+    sqlite3_bind_text(stmt_, i, text.data(), static_cast<int>(text.size()), SQLITE_STATIC);
+  }
+  void Bind(int i, int64_t v) { sqlite3_bind_int64(stmt_, i, v); }
+  // SQLITE_ROW, SQLITE_DONE or an error code.
+  int Step() { return sqlite3_step(stmt_); }
+  std::string Text(int col) const {
+    const auto* p = reinterpret_cast<const char*>(sqlite3_column_text(stmt_, col));
+    return p ? std::string(p, static_cast<size_t>(sqlite3_column_bytes(stmt_, col))) : std::string();
+  }
+  int64_t Int(int col) const { return sqlite3_column_int64(stmt_, col); }
+
+ private:
+  sqlite3_stmt* stmt_ = nullptr;
+};
+
+class SqliteStore final : public Store {
+ public:
+  SqliteStore(SqliteOptions options, int lock_fd) : options_(options), lock_fd_(lock_fd) {}
+  ~SqliteStore() override {
+    stmts_.clear();
+    pattern_deletes_.clear();
+    sqlite3_close_v2(db_);
+    if (lock_fd_ >= 0) close(lock_fd_);  // releases the flock
+  }
+
+  absl::Status Open(const std::string& path);
+
+  absl::StatusOr<LoadedState> Load() override;
+  using Store::Write;
+  absl::StatusOr<Committed> Write(const Mutation& mutation, const WriteHooks& hooks) override;
+  absl::StatusOr<uint64_t> Revision() override {
+    std::lock_guard<std::mutex> l(conn_mu_);
+    return revision_;
+  }
+  absl::StatusOr<std::map<std::string, uint64_t>> CountFacts() override;
+  absl::StatusOr<std::vector<PolicyVersion>> ListPolicyVersions() override;
+  absl::StatusOr<PolicyVersion> GetPolicyVersion(int64_t version) override;
+  absl::StatusOr<std::vector<ChangelogEntry>> ChangesSince(uint64_t after, size_t limit) override;
+
+ private:
+  // A queued Write, owned by the waiting caller's stack frame.
+  struct Writer {
+    const Mutation* mutation = nullptr;
+    const WriteHooks* hooks = nullptr;
+    absl::StatusOr<Committed> result = absl::InternalError("write not committed");
+    bool done = false;
+    std::condition_variable cv;
+  };
+
+  absl::Status Exec(const std::string& sql);
+  absl::Status Error(const char* what) const {
+    return absl::InternalError(absl::StrCat("sqlite: ", what, ": ", sqlite3_errmsg(db_)));
+  }
+  absl::Status StepDone(Stmt& stmt, const char* what);
+  absl::Status Migrate();
+  // Prepared statement for a fixed SQL text, created on first use.
+  absl::StatusOr<Stmt*> Cached(const std::string& sql);
+  static void LoadPolicyRow(const Stmt& stmt, PolicyVersion* out, bool with_source);
+
+  void CommitGroup(const std::vector<Writer*>& group);
+  // Stages one mutation inside the open transaction at revision `revision`.
+  absl::Status Stage(const Mutation& m, uint64_t revision, const std::string& now, Committed* out);
+  absl::Status InsertFact(const Fact& fact);
+  absl::Status DeletePattern(const FactPattern& pattern);
+  absl::Status Log(uint64_t revision, int64_t seq, const std::string& now, std::string_view op, std::string_view data);
+
+  const SqliteOptions options_;
+  const int lock_fd_;
+  sqlite3* db_ = nullptr;
+
+  std::mutex queue_mu_;  // guards queue_ and Writer::done/result handoff
+  std::deque<Writer*> queue_;
+
+  std::mutex conn_mu_;  // guards db_, the statements and revision_
+  uint64_t revision_ = 0;
+  std::map<std::string, std::unique_ptr<Stmt>> stmts_;
+  std::map<std::string, std::unique_ptr<Stmt>> pattern_deletes_;  // by SQL text
+};
+
+absl::Status SqliteStore::Exec(const std::string& sql) {
+  char* err = nullptr;
+  if (sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, &err) != SQLITE_OK) {
+    absl::Status s = absl::InternalError(absl::StrCat("sqlite: ", err ? err : "error", " (in: ", sql, ")"));
+    sqlite3_free(err);
+    return s;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status SqliteStore::StepDone(Stmt& stmt, const char* what) {
+  const int rc = stmt.Step();
+  absl::Status s = rc == SQLITE_DONE ? absl::OkStatus() : Error(what);
+  stmt.Reset();
+  return s;
+}
+
+absl::StatusOr<Stmt*> SqliteStore::Cached(const std::string& sql) {
+  auto& slot = stmts_[sql];
+  if (!slot) {
+    auto stmt = std::make_unique<Stmt>();
+    if (absl::Status s = stmt->Prepare(db_, sql); !s.ok()) {
+      stmts_.erase(sql);
+      return s;
+    }
+    slot = std::move(stmt);
+  }
+  return slot.get();
+}
+
+absl::Status SqliteStore::Open(const std::string& path) {
+  if (sqlite3_open_v2(path.c_str(), &db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr) !=
+      SQLITE_OK) {
+    return absl::UnavailableError(
+        absl::StrCat("cannot open ", path, ": ", db_ ? sqlite3_errmsg(db_) : "out of memory"));
+  }
+  sqlite3_extended_result_codes(db_, 1);
+  // WAL + FULL: a commit returns only after the WAL is synced, so an acknowledged write survives a
+  // crash or power loss.
+  {
+    Stmt wal;
+    if (absl::Status s = wal.Prepare(db_, "PRAGMA journal_mode=WAL"); !s.ok()) return s;
+    if (wal.Step() != SQLITE_ROW || wal.Text(0) != "wal") {
+      return absl::UnavailableError(absl::StrCat(path, ": cannot switch the database to WAL mode"));
+    }
+  }
+  if (absl::Status s = Exec("PRAGMA synchronous=FULL; PRAGMA busy_timeout=5000;"); !s.ok()) return s;
+  if (absl::Status s = Migrate(); !s.ok()) return s;
+  Stmt rev;
+  if (absl::Status s = rev.Prepare(db_, "SELECT value FROM meta WHERE key = 'revision'"); !s.ok()) return s;
+  if (rev.Step() != SQLITE_ROW) return Error("reading the revision");
+  revision_ = static_cast<uint64_t>(rev.Int(0));
+  return absl::OkStatus();
+}
+
+absl::Status SqliteStore::Migrate() {
+  if (absl::Status s = Exec("CREATE TABLE IF NOT EXISTS schema_version(version INTEGER NOT NULL)"); !s.ok()) {
+    return s;
+  }
+  Stmt q;
+  if (absl::Status s = q.Prepare(db_, "SELECT COALESCE(MAX(version), 0) FROM schema_version"); !s.ok()) return s;
+  if (q.Step() != SQLITE_ROW) return Error("reading schema_version");
+  const int64_t current = q.Int(0);
+  if (current > kSchemaVersion) {
+    return absl::FailedPreconditionError(absl::StrCat("the database schema is version ", current,
+                                                      ", newer than this mandate binary supports (", kSchemaVersion,
+                                                      "); upgrade mandate"));
+  }
+  for (int64_t v = current + 1; v <= kSchemaVersion; ++v) {
+    if (absl::Status s = Exec("BEGIN IMMEDIATE"); !s.ok()) return s;
+    absl::Status s = Exec(kMigrations[v - 1]);
+    if (s.ok()) s = Exec(absl::StrCat("DELETE FROM schema_version; INSERT INTO schema_version VALUES(", v, ")"));
+    if (s.ok()) s = Exec("COMMIT");
+    if (!s.ok()) {
+      Exec("ROLLBACK").IgnoreError();
+      return absl::Status(s.code(), absl::StrCat("schema migration ", v, " failed: ", s.message()));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<LoadedState> SqliteStore::Load() {
+  std::lock_guard<std::mutex> l(conn_mu_);
+  LoadedState state;
+  state.revision = revision_;
+  Stmt q;
+  if (absl::Status s = q.Prepare(db_, "SELECT predicate, arity, t0, i0, t1, i1, t2, i2, t3, i3, t4, i4 FROM facts");
+      !s.ok()) {
+    return s;
+  }
+  int rc;
+  while ((rc = q.Step()) == SQLITE_ROW) {
+    Fact f;
+    f.predicate = q.Text(0);
+    const int64_t arity = std::clamp<int64_t>(q.Int(1), 0, kMaxFactArgs);
+    for (int i = 0; i < arity; ++i) f.args.push_back(TypedValue{q.Text(2 + 2 * i), q.Text(3 + 2 * i)});
+    state.facts.push_back(std::move(f));
+  }
+  if (rc != SQLITE_DONE) return Error("reading facts");
+  Stmt p;
+  if (absl::Status s = p.Prepare(db_,
+                                 "SELECT version, revision, sha256, filename, source, created_at FROM policy_versions "
+                                 "ORDER BY version DESC LIMIT 1");
+      !s.ok()) {
+    return s;
+  }
+  rc = p.Step();
+  if (rc == SQLITE_ROW) {
+    PolicyVersion v;
+    LoadPolicyRow(p, &v, true);
+    state.policy = std::move(v);
+  } else if (rc != SQLITE_DONE) {
+    return Error("reading policy versions");
+  }
+  return state;
+}
+
+void SqliteStore::LoadPolicyRow(const Stmt& stmt, PolicyVersion* out, bool with_source) {
+  out->version = stmt.Int(0);
+  out->revision = static_cast<uint64_t>(stmt.Int(1));
+  out->sha256 = stmt.Text(2);
+  out->filename = stmt.Text(3);
+  if (with_source) out->source = stmt.Text(4);
+  out->created_at = stmt.Text(5);
+}
+
+absl::StatusOr<std::map<std::string, uint64_t>> SqliteStore::CountFacts() {
+  std::lock_guard<std::mutex> l(conn_mu_);
+  Stmt q;
+  if (absl::Status s = q.Prepare(db_, "SELECT predicate, COUNT(*) FROM facts GROUP BY predicate"); !s.ok()) return s;
+  std::map<std::string, uint64_t> out;
+  int rc;
+  while ((rc = q.Step()) == SQLITE_ROW) out[q.Text(0)] = static_cast<uint64_t>(q.Int(1));
+  if (rc != SQLITE_DONE) return Error("counting facts");
+  return out;
+}
+
+absl::StatusOr<std::vector<PolicyVersion>> SqliteStore::ListPolicyVersions() {
+  std::lock_guard<std::mutex> l(conn_mu_);
+  Stmt q;
+  if (absl::Status s = q.Prepare(
+          db_, "SELECT version, revision, sha256, filename, '', created_at FROM policy_versions ORDER BY version");
+      !s.ok()) {
+    return s;
+  }
+  std::vector<PolicyVersion> out;
+  int rc;
+  while ((rc = q.Step()) == SQLITE_ROW) {
+    PolicyVersion v;
+    LoadPolicyRow(q, &v, false);
+    out.push_back(std::move(v));
+  }
+  if (rc != SQLITE_DONE) return Error("listing policy versions");
+  return out;
+}
+
+absl::StatusOr<PolicyVersion> SqliteStore::GetPolicyVersion(int64_t version) {
+  std::lock_guard<std::mutex> l(conn_mu_);
+  Stmt q;
+  if (absl::Status s = q.Prepare(db_,
+                                 "SELECT version, revision, sha256, filename, source, created_at FROM policy_versions "
+                                 "WHERE version = ?");
+      !s.ok()) {
+    return s;
+  }
+  q.Bind(1, version);
+  const int rc = q.Step();
+  if (rc == SQLITE_DONE) return absl::NotFoundError(absl::StrCat("no policy version ", version));
+  if (rc != SQLITE_ROW) return Error("reading a policy version");
+  PolicyVersion v;
+  LoadPolicyRow(q, &v, true);
+  return v;
+}
+
+absl::StatusOr<std::vector<ChangelogEntry>> SqliteStore::ChangesSince(uint64_t after, size_t limit) {
+  std::lock_guard<std::mutex> l(conn_mu_);
+  Stmt q;
+  if (absl::Status s = q.Prepare(db_,
+                                 "SELECT revision, time, op, data FROM changelog WHERE revision > ? "
+                                 "ORDER BY revision, seq LIMIT ?");
+      !s.ok()) {
+    return s;
+  }
+  q.Bind(1, static_cast<int64_t>(after));
+  q.Bind(2, static_cast<int64_t>(std::min<size_t>(limit, INT64_MAX)));
+  std::vector<ChangelogEntry> out;
+  int rc;
+  while ((rc = q.Step()) == SQLITE_ROW) {
+    out.push_back(ChangelogEntry{static_cast<uint64_t>(q.Int(0)), q.Text(1), q.Text(2), q.Text(3)});
+  }
+  if (rc != SQLITE_DONE) return Error("reading the changelog");
+  return out;
+}
+
+// Checks what the schema can hold, before a write is queued.
+absl::Status CheckShape(const Mutation& m) {
+  if (m.kind != Mutation::Kind::kChanges) return absl::OkStatus();
+  for (size_t i = 0; i < m.changes.size(); ++i) {
+    const Change& c = m.changes[i];
+    const bool insert = c.kind == Change::Kind::kInsert;
+    const std::string& predicate = insert ? c.fact.predicate : c.pattern.predicate;
+    const size_t arity = insert ? c.fact.args.size() : c.pattern.arg_types.size();
+    if (predicate.empty()) return absl::InvalidArgumentError(absl::StrCat("change ", i, ": empty predicate"));
+    if (arity > kMaxFactArgs) {
+      return absl::InvalidArgumentError(absl::StrCat("change ", i, ": ", predicate, " has ", arity,
+                                                     " arguments; at most ", kMaxFactArgs, " are allowed"));
+    }
+    if (!insert && c.pattern.arg_ids.size() != arity) {
+      return absl::InvalidArgumentError(absl::StrCat("change ", i, ": pattern ", predicate, " has ", arity,
+                                                     " types but ", c.pattern.arg_ids.size(), " ids"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<Committed> SqliteStore::Write(const Mutation& mutation, const WriteHooks& hooks) {
+  if (absl::Status s = CheckShape(mutation); !s.ok()) return s;
+  Writer w;
+  w.mutation = &mutation;
+  w.hooks = &hooks;
+  std::unique_lock<std::mutex> l(queue_mu_);
+  queue_.push_back(&w);
+  while (!w.done && &w != queue_.front()) w.cv.wait(l);
+  if (w.done) return std::move(w.result);
+
+  // This writer leads: take it and the writers behind it, up to a policy upload or the size cap.
+  std::vector<Writer*> group{&w};
+  if (mutation.kind != Mutation::Kind::kPolicy) {
+    size_t changes = mutation.changes.size();
+    for (size_t i = 1; i < queue_.size(); ++i) {
+      const Mutation& next = *queue_[i]->mutation;
+      if (next.kind == Mutation::Kind::kPolicy) break;
+      changes += next.changes.size();
+      if (changes > options_.max_group_changes) break;
+      group.push_back(queue_[i]);
+    }
+  }
+  l.unlock();
+  CommitGroup(group);
+  l.lock();
+  for (Writer* g : group) {
+    queue_.pop_front();
+    if (g != &w) {
+      g->done = true;
+      g->cv.notify_one();
+    }
+  }
+  if (!queue_.empty()) queue_.front()->cv.notify_one();
+  return std::move(w.result);
+}
+
+void SqliteStore::CommitGroup(const std::vector<Writer*>& group) {
+  std::vector<Writer*> committed;
+  {
+    std::lock_guard<std::mutex> l(conn_mu_);
+    if (absl::Status s = Exec("BEGIN IMMEDIATE"); !s.ok()) {
+      for (Writer* g : group) g->result = s;
+      return;
+    }
+    const std::string now = NowRfc3339();
+    uint64_t revision = revision_;
+    for (Writer* g : group) {
+      if (g->hooks->validate) {
+        if (absl::Status s = g->hooks->validate(); !s.ok()) {
+          g->result = s;
+          continue;
+        }
+      }
+      Committed c;
+      absl::Status s = Exec("SAVEPOINT w");
+      if (s.ok()) s = Stage(*g->mutation, revision + 1, now, &c);
+      if (s.ok()) {
+        s = Exec("RELEASE w");
+      } else {
+        Exec("ROLLBACK TO w; RELEASE w").IgnoreError();
+      }
+      if (!s.ok()) {
+        g->result = s;
+        continue;
+      }
+      revision = c.revision;
+      g->result = std::move(c);
+      committed.push_back(g);
+    }
+    absl::Status s = absl::OkStatus();
+    if (!committed.empty()) {
+      absl::StatusOr<Stmt*> up = Cached("UPDATE meta SET value = ? WHERE key = 'revision'");
+      s = up.status();
+      if (s.ok()) {
+        (*up)->Bind(1, static_cast<int64_t>(revision));
+        s = StepDone(**up, "updating the revision");
+      }
+    }
+    if (s.ok()) s = Exec("COMMIT");
+    if (!s.ok()) {
+      Exec("ROLLBACK").IgnoreError();
+      for (Writer* g : committed) g->result = s;
+      return;
+    }
+    revision_ = revision;
+  }
+  for (Writer* g : committed) {
+    if (g->hooks->on_durable) g->hooks->on_durable(*g->result);
+  }
+}
+
+absl::Status SqliteStore::Stage(const Mutation& m, uint64_t revision, const std::string& now, Committed* out) {
+  out->revision = revision;
+  switch (m.kind) {
+    case Mutation::Kind::kChanges: {
+      int64_t seq = 0;
+      for (const Change& c : m.changes) {
+        const bool insert = c.kind == Change::Kind::kInsert;
+        absl::Status s = insert ? InsertFact(c.fact) : DeletePattern(c.pattern);
+        if (s.ok()) {
+          s = Log(revision, seq++, now, insert ? "insert" : "delete",
+                  boost::json::serialize(insert ? EncodeFact(c.fact) : EncodeFactPattern(c.pattern)));
+        }
+        if (!s.ok()) return s;
+      }
+      return absl::OkStatus();
+    }
+    case Mutation::Kind::kClear: {
+      if (absl::Status s = Exec("DELETE FROM facts"); !s.ok()) return s;
+      return Log(revision, 0, now, "clear", "");
+    }
+    case Mutation::Kind::kPolicy: {
+      absl::StatusOr<Stmt*> next = Cached("SELECT COALESCE(MAX(version), 0) + 1 FROM policy_versions");
+      if (!next.ok()) return next.status();
+      if ((*next)->Step() != SQLITE_ROW) {
+        (*next)->Reset();
+        return Error("numbering the policy version");
+      }
+      PolicyVersion v;
+      v.version = (*next)->Int(0);
+      (*next)->Reset();
+      v.revision = revision;
+      v.sha256 = Sha256Hex(m.policy_source);
+      v.filename = m.policy_filename;
+      v.source = m.policy_source;
+      v.created_at = now;
+      absl::StatusOr<Stmt*> ins = Cached(
+          "INSERT INTO policy_versions(version, revision, sha256, filename, source, created_at) "
+          "VALUES(?, ?, ?, ?, ?, ?)");
+      if (!ins.ok()) return ins.status();
+      Stmt& q = **ins;
+      q.Bind(1, v.version);
+      q.Bind(2, static_cast<int64_t>(v.revision));
+      q.Bind(3, v.sha256);
+      q.Bind(4, v.filename);
+      q.Bind(5, v.source);
+      q.Bind(6, v.created_at);
+      if (absl::Status s = StepDone(q, "saving the policy version"); !s.ok()) return s;
+      if (absl::Status s = Log(revision, 0, now, "policy", std::to_string(v.version)); !s.ok()) return s;
+      out->policy = std::move(v);
+      return absl::OkStatus();
+    }
+  }
+  return absl::InternalError("unknown mutation kind");
+}
+
+absl::Status SqliteStore::InsertFact(const Fact& fact) {
+  absl::StatusOr<Stmt*> stmt = Cached("INSERT OR IGNORE INTO facts VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+  if (!stmt.ok()) return stmt.status();
+  Stmt& q = **stmt;
+  q.Bind(1, fact.predicate);
+  q.Bind(2, static_cast<int64_t>(fact.args.size()));
+  for (size_t i = 0; i < kMaxFactArgs; ++i) {
+    const bool present = i < fact.args.size();
+    // Absent arguments are stored as "" (not NULL: the columns are part of the primary key).
+    q.Bind(3 + 2 * static_cast<int>(i), present ? std::string_view(fact.args[i].type) : std::string_view(""));
+    q.Bind(4 + 2 * static_cast<int>(i), present ? std::string_view(fact.args[i].id) : std::string_view(""));
+  }
+  return StepDone(q, "inserting a fact");
+}
+
+absl::Status SqliteStore::DeletePattern(const FactPattern& pattern) {
+  // One statement per pattern shape (which columns are constrained); the shapes are few.
+  std::string sql = "DELETE FROM facts WHERE predicate = ? AND arity = ?";
+  const size_t arity = pattern.arg_types.size();
+  for (size_t i = 0; i < arity; ++i) {
+    if (pattern.arg_types[i]) absl::StrAppend(&sql, " AND t", i, " = ?");
+    if (pattern.arg_ids[i]) absl::StrAppend(&sql, " AND i", i, " = ?");
+  }
+  absl::StatusOr<Stmt*> stmt = Cached(sql);
+  if (!stmt.ok()) return stmt.status();
+  Stmt& q = **stmt;
+  int k = 1;
+  q.Bind(k++, pattern.predicate);
+  q.Bind(k++, static_cast<int64_t>(arity));
+  for (size_t i = 0; i < arity; ++i) {
+    if (pattern.arg_types[i]) q.Bind(k++, *pattern.arg_types[i]);
+    if (pattern.arg_ids[i]) q.Bind(k++, *pattern.arg_ids[i]);
+  }
+  return StepDone(q, "deleting facts");
+}
+
+absl::Status SqliteStore::Log(uint64_t revision, int64_t seq, const std::string& now, std::string_view op,
+                              std::string_view data) {
+  absl::StatusOr<Stmt*> stmt = Cached("INSERT INTO changelog(revision, seq, time, op, data) VALUES(?, ?, ?, ?, ?)");
+  if (!stmt.ok()) return stmt.status();
+  Stmt& q = **stmt;
+  q.Bind(1, static_cast<int64_t>(revision));
+  q.Bind(2, seq);
+  q.Bind(3, now);
+  q.Bind(4, op);
+  q.Bind(5, data);
+  return StepDone(q, "writing the changelog");
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Store>> OpenSqliteStore(const std::string& data_dir) {
+  return OpenSqliteStore(data_dir, SqliteOptions{});
+}
+
+absl::StatusOr<std::unique_ptr<Store>> OpenSqliteStore(const std::string& data_dir, const SqliteOptions& options) {
+  std::error_code ec;
+  std::filesystem::create_directories(data_dir, ec);
+  if (ec) return absl::UnavailableError(absl::StrCat("cannot create data directory ", data_dir, ": ", ec.message()));
+  // One process per data directory: a second server would serve from a copy that never sees the
+  // first one's writes.
+  const std::string lock_path = (std::filesystem::path(data_dir) / "mandate.lock").string();
+  const int fd = open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0) return absl::UnavailableError(absl::StrCat("cannot open ", lock_path, ": ", strerror(errno)));
+  if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    close(fd);
+    return absl::FailedPreconditionError(
+        absl::StrCat("data directory ", data_dir, " is in use by another mandate process (", lock_path, " is locked)"));
+  }
+  auto store = std::make_unique<SqliteStore>(options, fd);
+  if (absl::Status s = store->Open((std::filesystem::path(data_dir) / "mandate.db").string()); !s.ok()) return s;
+  return store;
+}
+
+}  // namespace mandate::store

@@ -1,0 +1,20 @@
+// Oso Cloud wire JSON for facts and fact patterns ({"predicate":..., "args":[{"type":..,"id":..}]}),
+// the encoding direction only. Shared by the store's changelog and the server's responses; the
+// server's decoders (with JSON-pointer errors) live in src/server/.
+#ifndef MANDATE_STORE_WIRE_JSON_H_
+#define MANDATE_STORE_WIRE_JSON_H_
+
+#include <boost/json/value.hpp>
+
+#include "mandate/mandate.h"
+
+namespace mandate::store {
+
+boost::json::object EncodeTypedValue(const TypedValue& v);
+boost::json::object EncodeFact(const Fact& fact);
+// Wildcard arguments encode as null "type"/"id", as the clients send them.
+boost::json::object EncodeFactPattern(const FactPattern& pattern);
+
+}  // namespace mandate::store
+
+#endif  // MANDATE_STORE_WIRE_JSON_H_
