@@ -1,0 +1,5 @@
+resource R { roles = ["a" "b"]; "x" if "y" in "z"; }
+f(x) if (((g(x);
+}}}
+"unterminated
+ÿş

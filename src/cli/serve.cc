@@ -1,0 +1,57 @@
+// `mandate serve`: the HTTP server with the Oso Cloud–compatible API (src/server/).
+#include <memory>
+
+#include "cli/commands.h"
+
+#include "server/config.h"
+#include "server/server.h"
+
+namespace mandate::cli {
+
+void AddServeCommand(CLI::App& app) {
+  struct Flags {
+    std::string config_file;
+    std::string data_dir;
+    std::string listen;
+    std::string policy_file;
+    std::vector<std::string> fact_files;
+    bool dev = false;
+    int threads = 0;
+  };
+  auto flags = std::make_shared<Flags>();
+  CLI::App* cmd = app.add_subcommand(
+      "serve",
+      "Run the authorization server: the Oso Cloud-compatible HTTP API under /api, plus /healthz, /readyz and "
+      "/metrics. Facts and policy versions are stored durably in the data directory.");
+  cmd->add_option("--config", flags->config_file, "TOML configuration file ([server], [[api_keys]])")
+      ->check(CLI::ExistingFile);
+  cmd->add_option("--data-dir", flags->data_dir, "Directory of the embedded store (default ./mandate-data)");
+  cmd->add_option("--listen", flags->listen, "Address to listen on, HOST:PORT (default 127.0.0.1:8080)");
+  cmd->add_option("--policy", flags->policy_file, "Policy file to load and store at start (its tests must pass)")
+      ->check(CLI::ExistingFile);
+  cmd->add_option("--facts", flags->fact_files, "Facts file (.jsonl, .json or .polar) to load and store at start")
+      ->check(CLI::ExistingFile)
+      ->allow_extra_args(false);
+  cmd->add_flag("--dev", flags->dev,
+                "Also accept the Oso Dev Server key e_0123456789_12345_osotesttoken01xiIn as an admin key");
+  cmd->add_option("--threads", flags->threads, "I/O threads (default 2)")->check(CLI::Range(1, 256));
+  cmd->footer(
+      "API keys come from [[api_keys]] in the config file, from MANDATE_API_KEY (admin), or --dev.\n"
+      "See docs/api.md and docs/configuration.md.");
+  cmd->callback([flags] {
+    server::ServerConfig config;
+    if (!flags->config_file.empty()) {
+      if (absl::Status s = server::LoadConfigFile(flags->config_file, &config); !s.ok()) Fail(s);
+    }
+    // The command line overrides the file.
+    if (!flags->data_dir.empty()) config.data_dir = flags->data_dir;
+    if (!flags->listen.empty()) config.listen = flags->listen;
+    if (flags->threads > 0) config.threads = flags->threads;
+    if (flags->dev) config.dev = true;
+    config.policy_file = flags->policy_file;
+    config.fact_files = flags->fact_files;
+    if (absl::Status s = server::RunServer(config); !s.ok()) Fail(s);
+  });
+}
+
+}  // namespace mandate::cli

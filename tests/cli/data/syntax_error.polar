@@ -1,0 +1,5 @@
+actor User {}
+
+resource Doc {
+  permissions = ["read" "edit"];
+}
