@@ -1,0 +1,9 @@
+# A missing ';' after the roles list.
+actor User {}
+
+resource Repo {
+  roles = ["reader"]
+  permissions = ["read"];
+
+  "read" if "reader";
+}
