@@ -1,0 +1,29 @@
+# End-to-end tests (label "e2e"): the official oso-cloud npm clients against a live `mandate serve`,
+# one CTest test per tests/e2e/*.test.js, each after the e2e_npm_install fixture (npm ci from
+# package-lock.json, which needs the npm registry). Registered only when node and npm are on PATH and
+# the server is part of the build.
+find_program(MANDATE_NODE node)
+find_program(MANDATE_NPM npm)
+if(NOT MANDATE_NODE OR NOT MANDATE_NPM)
+  message(STATUS "e2e tests not registered: node and npm are needed")
+  return()
+endif()
+if(NOT EXISTS ${PROJECT_SOURCE_DIR}/src/server/CMakeLists.txt OR NOT EXISTS ${PROJECT_SOURCE_DIR}/src/cli/serve.cc)
+  message(STATUS "e2e tests not registered: `mandate serve` is not part of this build")
+  return()
+endif()
+
+set(MANDATE_E2E_DIR ${CMAKE_CURRENT_LIST_DIR})
+add_test(NAME e2e_npm_install COMMAND ${MANDATE_E2E_DIR}/run.sh --install-only)
+set_tests_properties(e2e_npm_install PROPERTIES FIXTURES_SETUP e2e_npm LABELS e2e TIMEOUT 300)
+
+file(GLOB MANDATE_E2E_TESTS CONFIGURE_DEPENDS ${MANDATE_E2E_DIR}/*.test.js)
+foreach(test_file ${MANDATE_E2E_TESTS})
+  get_filename_component(test_name ${test_file} NAME_WE)
+  add_test(NAME e2e_${test_name} COMMAND ${MANDATE_E2E_DIR}/run.sh --no-install ${test_file})
+  set_tests_properties(e2e_${test_name} PROPERTIES
+    ENVIRONMENT "MANDATE_BIN=$<TARGET_FILE:mandate>"
+    FIXTURES_REQUIRED e2e_npm
+    LABELS e2e
+    TIMEOUT 300)
+endforeach()
