@@ -187,8 +187,12 @@ class Snapshot {
                                                    const QueryOptions& options = {}, bool* wildcard = nullptr) const;
   absl::StatusOr<QueryResult> Query(const ConjunctiveQuery& query, const QueryOptions& options = {}) const;
 
-  // Stored facts matching `pattern`, in a stable order.
+  // Stored facts matching `pattern`, in a stable order, leaving out facts expired at `now_unix`
+  // (Unix seconds; the clock when unset). See Change::expires_at.
   std::vector<Fact> Facts(const FactPattern& pattern, size_t limit = SIZE_MAX) const;
+  std::vector<Fact> Facts(const FactPattern& pattern, size_t limit, std::optional<int64_t> now_unix) const;
+  // The expiry of a stored fact (Unix seconds), or nullopt when the fact has none or is not stored.
+  std::optional<int64_t> ExpiresAt(const Fact& fact) const;
 
   const Impl& impl() const { return *impl_; }
 
@@ -201,6 +205,12 @@ struct Change {
   enum class Kind { kInsert, kDelete } kind = Kind::kInsert;
   Fact fact;            // kInsert
   FactPattern pattern;  // kDelete
+  // kInsert only: Unix seconds from which the fact is invisible to every request whose time
+  // (QueryOptions::now_unix, else the clock) is at or after it: Check, List, Actions, Query and Facts
+  // all skip it, with no background job. Inserting a fact that is already present keeps the later of
+  // the two expiries (no expiry = never): an insert never shortens what another one granted; to
+  // shorten, delete then insert. A delete removes the fact and its expiry.
+  std::optional<int64_t> expires_at = std::nullopt;
 };
 
 // Holds the current snapshot and applies writes. Thread-safe.
@@ -223,11 +233,15 @@ class Database {
 };
 
 // Decodes facts from JSONL (one Oso wire fact per line) or from `.polar` fact lines
-// (`has_role(User{"alice"}, "admin", Org{"acme"});`). Errors name file:line.
+// (`has_role(User{"alice"}, "admin", Org{"acme"});`). Errors name file:line; every bad line is
+// reported (the first 20, then a count), one per line of the message.
 absl::StatusOr<std::vector<Fact>> ParseFactsJsonl(std::string_view text, std::string_view filename = "<facts>");
 absl::StatusOr<std::vector<Fact>> ParseFactsPolar(std::string_view text, std::string_view filename = "<facts>");
 // Reads a file and picks the decoder by extension (.jsonl/.json vs .polar).
 absl::StatusOr<std::vector<Fact>> LoadFactsFile(const std::string& path);
+// The same, and checks every fact with policy.CheckFact: errors name file:line (or, in a .json array,
+// the element's JSON pointer) and list every bad fact (the first 20, then a count).
+absl::StatusOr<std::vector<Fact>> LoadFactsFile(const std::string& path, const Policy& policy);
 
 // Results of running a policy's `test` blocks.
 struct AssertionFailure {

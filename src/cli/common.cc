@@ -89,15 +89,12 @@ LoadedData LoadData(const DataOptions& options) {
   LoadedData data;
   data.database = std::make_unique<Database>(policy);
   for (const std::string& path : options.fact_files) {
-    absl::StatusOr<std::vector<Fact>> facts = LoadFactsFile(path);
+    // Checked while loading (Apply does it as well) so that errors name file:line, not a batch index.
+    absl::StatusOr<std::vector<Fact>> facts = LoadFactsFile(path, *policy);
     if (!facts.ok()) Fail(facts.status());
     std::vector<Change> changes;
     changes.reserve(facts->size());
-    for (Fact& fact : *facts) {
-      // Checked here too (Apply does it as well) so that the message names the file, not a batch index.
-      if (absl::Status valid = policy->CheckFact(fact); !valid.ok()) Fail(absl::StrCat(path, ": ", valid.message()));
-      changes.push_back({.kind = Change::Kind::kInsert, .fact = std::move(fact), .pattern = {}});
-    }
+    for (Fact& fact : *facts) changes.push_back({.kind = Change::Kind::kInsert, .fact = std::move(fact), .pattern = {}});
     absl::StatusOr<uint64_t> revision = data.database->Apply(changes);
     if (!revision.ok()) Fail(absl::StrCat(path, ": ", revision.status().message()));
   }

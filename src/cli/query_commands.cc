@@ -132,7 +132,9 @@ void AddListCommand(CLI::App& app) {
     const TypedValue actor = ParseValueArg("ACTOR", args->actor);
     LoadedData data = LoadData(args->data);
     bool wildcard = false;
-    PrintList(data.snapshot->List(actor, args->action, args->type, data.query_options, &wildcard), wildcard);
+    // Two statements: List sets `wildcard`, and argument evaluation order is unspecified.
+    auto items = data.snapshot->List(actor, args->action, args->type, data.query_options, &wildcard);
+    PrintList(items, wildcard);
   });
 }
 
@@ -155,7 +157,8 @@ void AddActionsCommand(CLI::App& app) {
     const TypedValue resource = ParseValueArg("RESOURCE", args->resource);
     LoadedData data = LoadData(args->data);
     bool wildcard = false;
-    PrintList(data.snapshot->Actions(actor, resource, data.query_options, &wildcard), wildcard);
+    auto items = data.snapshot->Actions(actor, resource, data.query_options, &wildcard);
+    PrintList(items, wildcard);
   });
 }
 

@@ -21,6 +21,7 @@ namespace mandate {
 using engine::Evaluator;
 using engine::Program;
 using engine::Unbound;
+using facts::SymbolId;
 using facts::SymbolTable;
 using facts::Value;
 
@@ -69,9 +70,17 @@ std::string Diagnostic::ToString() const {
 }
 
 namespace {
+// The word printed before a node's text: facts say where they come from; rules, `not`, `matches`,
+// comparisons and built-ins read as written ("not is_banned(...)", "x matches Org").
+std::string_view KindLabel(const std::string& kind) {
+  if (kind == "fact") return "fact ";
+  if (kind == "context_fact") return "context fact ";
+  return "";
+}
+
 void AppendNode(const ExplainNode& n, int indent, std::string* out) {
   std::string pad(indent * 2, ' ');
-  absl::StrAppend(out, pad, n.satisfied ? "+ " : "- ", n.kind == "rule" ? "" : absl::StrCat(n.kind, " "), n.text);
+  absl::StrAppend(out, pad, n.satisfied ? "+ " : "- ", std::string(KindLabel(n.kind)), n.text);
   if (!n.location.empty()) absl::StrAppend(out, "  [", n.location, "]");
   out->push_back('\n');
   if (!n.failed.empty()) absl::StrAppend(out, pad, "    failed: ", n.failed, "\n");
@@ -159,6 +168,7 @@ absl::StatusOr<std::shared_ptr<const Policy>> Policy::Compile(std::vector<Source
   impl->hash = Sha256Hex(sources);
   impl->sources = std::move(sources);
   impl->program = *std::move(program);
+  impl->name_uses = polar::RoleAndRelationUses(impl->program->policy());
   return std::make_shared<const Policy>(std::move(impl));
 }
 
@@ -180,9 +190,116 @@ std::map<std::string, TypeMetadata> Policy::Metadata() const {
   return out;
 }
 
+namespace {
+
+// Whether a value of type `actual` may stand where a fact signature expects `expected` ("" = any).
+bool TypeAccepts(const Program& prog, const std::string& expected, const std::string& actual) {
+  if (expected.empty() || expected == actual) return true;
+  std::optional<facts::SymbolId> t = SymbolTable::Global().Find(actual);
+  std::optional<facts::SymbolId> e = SymbolTable::Global().Find(expected);
+  if (!e) return false;
+  if (!t) return *e == facts::kResourceType;  // a type no one has named yet is some resource type
+  return prog.IsSubtype(*t, *e);
+}
+
+bool SignatureAccepts(const Program& prog, const std::vector<std::string>& types, const Fact& fact) {
+  if (types.size() != fact.args.size()) return false;
+  for (size_t i = 0; i < types.size(); ++i) {
+    if (!TypeAccepts(prog, types[i], fact.args[i].type)) return false;
+  }
+  return true;
+}
+
+// What `type` (or a supertype, through extends) declares under `name`: the role list entry or the
+// relation's type. Returns the kind found: 'r' role, 'p' permission, 'l' relation, 0 none.
+char LookupName(const polar::DesugaredPolicy& p, const std::string& type, const std::string& name,
+                std::string* related) {
+  auto it = p.types.find(type);
+  for (size_t steps = 0; it != p.types.end() && steps <= p.types.size(); ++steps) {
+    const polar::TypeInfo& info = it->second;
+    if (std::find(info.roles.begin(), info.roles.end(), name) != info.roles.end()) return 'r';
+    if (std::find(info.permissions.begin(), info.permissions.end(), name) != info.permissions.end()) return 'p';
+    if (auto rel = info.relations.find(name); rel != info.relations.end()) {
+      if (related != nullptr) *related = rel->second;
+      return 'l';
+    }
+    it = p.types.find(info.extends);
+  }
+  return 0;
+}
+
+// Every name of `kind` ('r' roles, 'l' relations) that `type` declares, for messages.
+std::string NamesOf(const polar::DesugaredPolicy& p, const std::string& type, char kind) {
+  std::vector<std::string> names;
+  auto it = p.types.find(type);
+  for (size_t steps = 0; it != p.types.end() && steps <= p.types.size(); ++steps) {
+    if (kind == 'r') names.insert(names.end(), it->second.roles.begin(), it->second.roles.end());
+    if (kind == 'l') {
+      for (const auto& [n, t] : it->second.relations) names.push_back(absl::StrCat(n, ": ", t));
+    }
+    it = p.types.find(it->second.extends);
+  }
+  return names.empty() ? "none" : absl::StrJoin(names, ", ");
+}
+
+// has_role and has_relation facts name a role or relation: it must be one the types declare (with a
+// relation's target of the declared type), one some rule reads, or fit a `declare` of the policy.
+// Anything else could never be used, and is almost always a mistake (a typo, or arguments swapped).
+absl::Status CheckRoleOrRelation(const Policy::Impl& policy, const Fact& fact) {
+  const Program& prog = *policy.program;
+  const polar::DesugaredPolicy& p = prog.policy();
+  const bool role = fact.predicate == "has_role";
+  if (!role && fact.predicate != "has_relation") return absl::OkStatus();
+  if (fact.args.size() < 2 || fact.args[1].type != "String") return absl::OkStatus();  // the signature said no
+  const std::string& name = fact.args[1].id;
+  const bool global = role && fact.args.size() == 2;
+  const std::string& owner = global ? std::string() : fact.args[role ? 2 : 0].type;
+  auto fail = [&](size_t arg, std::string what) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("fact ", ToString(fact), ": ", fact.predicate, " argument ", arg, ": ", what));
+  };
+  if (global) {
+    if (std::find(p.global_roles.begin(), p.global_roles.end(), name) != p.global_roles.end()) return absl::OkStatus();
+  } else {
+    std::string related;
+    const char kind = LookupName(p, owner, name, &related);
+    if (role && kind == 'r') return absl::OkStatus();
+    if (!role && kind == 'l') {
+      if (TypeAccepts(prog, related, fact.args[2].type)) return absl::OkStatus();
+      return fail(3, absl::StrCat("it has type ", fact.args[2].type, ", but relation \"", name, "\" of ", owner,
+                                  " points to ", related));
+    }
+  }
+  for (const polar::NameUse& u : policy.name_uses) {
+    if (u.predicate == fact.predicate && (u.name.empty() || u.name == name) &&
+        SignatureAccepts(prog, u.arg_types, fact)) {
+      return absl::OkStatus();
+    }
+  }
+  auto sigs = p.signatures.find(fact.predicate);
+  for (const polar::Signature& s : sigs != p.signatures.end() ? sigs->second : std::vector<polar::Signature>{}) {
+    if (s.span.line != 0 && SignatureAccepts(prog, s.arg_types, fact)) return absl::OkStatus();  // a declare
+  }
+  if (global) {
+    return fail(2, absl::StrCat("\"", name, "\" is not a global role (global roles: ",
+                                p.global_roles.empty() ? "none" : absl::StrJoin(p.global_roles, ", "), ")"));
+  }
+  if (role) {
+    return fail(2, absl::StrCat("\"", name, "\" is not a role of ", owner, " (its roles: ", NamesOf(p, owner, 'r'), ")"));
+  }
+  return fail(2, absl::StrCat("\"", name, "\" is not a relation of ", owner, " (its relations: ", NamesOf(p, owner, 'l'),
+                              ")"));
+}
+
+}  // namespace
+
 absl::Status Policy::CheckFact(const Fact& fact) const {
   const Program& prog = *impl_->program;
   const auto& signatures = prog.policy().signatures;
+  if (fact.args.empty() || fact.args.size() > polar::kMaxFactArity) {
+    return absl::InvalidArgumentError(absl::StrCat("fact ", ToString(fact), " has ", fact.args.size(),
+                                                   " arguments; facts have 1 to ", polar::kMaxFactArity));
+  }
   auto it = signatures.find(fact.predicate);
   if (it == signatures.end()) {
     return absl::InvalidArgumentError(
@@ -194,7 +311,9 @@ absl::Status Policy::CheckFact(const Fact& fact) const {
     if (s.arg_types.size() == fact.args.size()) same_arity.push_back(&s);
   }
   auto shape = [&](const polar::Signature& s) {
-    return absl::StrCat(fact.predicate, "(", absl::StrJoin(s.arg_types, ", "), ")");
+    std::vector<std::string> types;
+    for (const std::string& t : s.arg_types) types.push_back(t.empty() ? "any" : t);
+    return absl::StrCat(fact.predicate, "(", absl::StrJoin(types, ", "), ")");
   };
   if (same_arity.empty()) {
     std::vector<std::string> arities;
@@ -212,19 +331,11 @@ absl::Status Policy::CheckFact(const Fact& fact) const {
           absl::StrCat("fact ", ToString(fact), ": argument ", i + 1, ": ", v.status().message()));
     }
   }
-  auto accepts = [&](const std::string& expected, const TypedValue& v) {
-    if (expected.empty() || expected == v.type) return true;
-    std::optional<facts::SymbolId> t = SymbolTable::Global().Find(v.type);
-    std::optional<facts::SymbolId> e = SymbolTable::Global().Find(expected);
-    if (!e) return false;
-    if (!t) return *e == facts::kResourceType;  // a type no one has named yet is some resource type
-    return prog.IsSubtype(*t, *e);
-  };
   size_t best_arg = 0;
   for (const polar::Signature* s : same_arity) {
     size_t i = 0;
-    while (i < fact.args.size() && accepts(s->arg_types[i], fact.args[i])) ++i;
-    if (i == fact.args.size()) return absl::OkStatus();
+    while (i < fact.args.size() && TypeAccepts(prog, s->arg_types[i], fact.args[i].type)) ++i;
+    if (i == fact.args.size()) return CheckRoleOrRelation(*impl_, fact);
     best_arg = std::max(best_arg, i);
   }
   std::vector<std::string> shapes;
@@ -238,10 +349,13 @@ absl::Status Policy::CheckFact(const Fact& fact) const {
 
 namespace engine {
 
-absl::Status RequestScope::Init(const Program& program, const QueryOptions& options) {
+absl::Status RequestScope::Init(const Snapshot::Impl& snap, const QueryOptions& options) {
+  const Program& program = snap.program();
   ctx.symbols = &symbols;
   ctx.limits = options.limits;
-  if (program.uses_now()) ctx.now = options.now_unix ? *options.now_unix : absl::ToUnixSeconds(absl::Now());
+  if (program.uses_now() || snap.facts.has_expiry()) {
+    ctx.now = options.now_unix ? *options.now_unix : absl::ToUnixSeconds(absl::Now());
+  }
   return options.context_facts.empty() ? absl::OkStatus() : ctx.AddContextFacts(program, options.context_facts);
 }
 
@@ -291,13 +405,30 @@ absl::Status ResultStatus(const Evaluator::Result& r) {
   return absl::ResourceExhaustedError(r.message);
 }
 
-// Collects the distinct values at one answer position (for list and actions).
+// Whether an answer value fits a query variable typed `exact` (see ExactType): a value of exactly
+// that type, or a wildcard whose values include those of that type. A wildcard of a strict subtype
+// (any Document, asked for Items) holds for no Item.
+bool FitsExact(const Program& prog, SymbolId exact, const Value& v) {
+  if (exact == facts::kNoSymbol) return true;
+  return v.valid() ? v.type == exact : prog.IsSubtype(exact, engine::ConstraintOf(v));
+}
+
+// Query variables typed with a concrete type range over that type only, not its subtypes: a list of
+// Items is ids of Items, as in Oso (an id alone could not say that it is a Document's). The abstract
+// Actor and Resource stand for all their subtypes. kNoSymbol = no restriction.
+SymbolId ExactType(SymbolId type) {
+  return type == facts::kActorType || type == facts::kResourceType ? facts::kNoSymbol : type;
+}
+
+// Collects the distinct values at one answer position (for list and actions) that fit `exact`.
 class PositionSink : public Evaluator::CallSink {
  public:
-  explicit PositionSink(size_t pos) : pos_(pos) {}
+  PositionSink(const Program& prog, size_t pos, SymbolId exact) : prog_(prog), pos_(pos), exact_(exact) {}
   bool Answer(const Value* args) override {
-    if (args[pos_].valid()) {
-      values.insert(args[pos_]);
+    const Value& v = args[pos_];
+    if (!FitsExact(prog_, exact_, v)) return true;
+    if (v.valid()) {
+      values.insert(v);
     } else {
       wildcard = true;
     }
@@ -311,7 +442,9 @@ class PositionSink : public Evaluator::CallSink {
   bool wildcard = false;
 
  private:
+  const Program& prog_;
   size_t pos_;
+  SymbolId exact_;
 };
 
 }  // namespace
@@ -321,7 +454,7 @@ Decision Snapshot::Check(const TypedValue& actor, std::string_view action, const
   const Program& prog = impl_->program();
   if (!prog.allow_pred()) return Deny("the policy has no allow rule");
   engine::RequestScope scope;
-  if (absl::Status s = scope.Init(prog, options); !s.ok()) return Deny(std::string(s.message()));
+  if (absl::Status s = scope.Init(*impl_, options); !s.ok()) return Deny(std::string(s.message()));
   Value in[3];
   absl::StatusOr<Value> a = engine::ToValue(actor, scope.symbols);
   if (!a.ok()) return Deny(absl::StrCat("actor: ", a.status().message()));
@@ -370,7 +503,7 @@ absl::StatusOr<std::vector<std::string>> AllowPosition(const Snapshot::Impl& sna
   if (wildcard != nullptr) *wildcard = false;
   if (!prog.allow_pred()) return std::vector<std::string>{};
   Evaluator ev(prog, snap.views.data(), scope.ctx);
-  PositionSink sink(pos);
+  PositionSink sink(prog, pos, in[pos].valid() ? facts::kNoSymbol : ExactType(engine::ConstraintOf(in[pos])));
   if (absl::Status s = ResultStatus(ev.SolveCall(*prog.allow_pred(), in, sink)); !s.ok()) return s;
   std::vector<std::string> out;
   for (const Value& v : sink.values) out.push_back(engine::ToTypedValue(v, &scope.symbols).id);
@@ -386,7 +519,7 @@ absl::StatusOr<std::vector<std::string>> Snapshot::List(const TypedValue& actor,
                                                         std::string_view resource_type, const QueryOptions& options,
                                                         bool* wildcard) const {
   engine::RequestScope scope;
-  if (absl::Status s = scope.Init(impl_->program(), options); !s.ok()) return s;
+  if (absl::Status s = scope.Init(*impl_, options); !s.ok()) return s;
   absl::StatusOr<Value> a = engine::ToValue(actor, scope.symbols);
   if (!a.ok()) return absl::InvalidArgumentError(absl::StrCat("actor: ", a.status().message()));
   if (resource_type.empty()) return absl::InvalidArgumentError("resource type is empty");
@@ -397,7 +530,7 @@ absl::StatusOr<std::vector<std::string>> Snapshot::List(const TypedValue& actor,
 absl::StatusOr<std::vector<std::string>> Snapshot::Actions(const TypedValue& actor, const TypedValue& resource,
                                                            const QueryOptions& options, bool* wildcard) const {
   engine::RequestScope scope;
-  if (absl::Status s = scope.Init(impl_->program(), options); !s.ok()) return s;
+  if (absl::Status s = scope.Init(*impl_, options); !s.ok()) return s;
   absl::StatusOr<Value> a = engine::ToValue(actor, scope.symbols);
   if (!a.ok()) return absl::InvalidArgumentError(absl::StrCat("actor: ", a.status().message()));
   absl::StatusOr<Value> r = engine::ToValue(resource, scope.symbols);
@@ -409,7 +542,7 @@ absl::StatusOr<std::vector<std::string>> Snapshot::Actions(const TypedValue& act
 absl::StatusOr<QueryResult> Snapshot::Query(const ConjunctiveQuery& query, const QueryOptions& options) const {
   const Program& prog = impl_->program();
   engine::RequestScope scope;
-  if (absl::Status s = scope.Init(prog, options); !s.ok()) return s;
+  if (absl::Status s = scope.Init(*impl_, options); !s.ok()) return s;
   // Compile the query into a head-less clause: one slot per named variable.
   engine::Clause c;
   absl::flat_hash_map<std::string, uint16_t> slots;
@@ -454,10 +587,14 @@ absl::StatusOr<QueryResult> Snapshot::Query(const ConjunctiveQuery& query, const
     }
     lits.push_back(std::move(l));
   }
+  std::vector<std::pair<uint16_t, SymbolId>> exact;  // typed variables (see ExactType)
   for (const auto& [name, vc] : query.constraints) {
     auto it = slots.find(name);
     if (it == slots.end()) continue;  // constrains nothing the query uses
-    if (!vc.type.empty()) c.slot_types[it->second] = scope.symbols.Resolve(vc.type);
+    if (!vc.type.empty()) {
+      c.slot_types[it->second] = scope.symbols.Resolve(vc.type);
+      if (SymbolId t = ExactType(c.slot_types[it->second]); t != facts::kNoSymbol) exact.emplace_back(it->second, t);
+    }
     if (!vc.ids) continue;
     if (vc.type.empty()) {
       return absl::InvalidArgumentError(absl::StrCat("variable ", name, " lists ids but has no type"));
@@ -478,11 +615,17 @@ absl::StatusOr<QueryResult> Snapshot::Query(const ConjunctiveQuery& query, const
   c.plans.push_back(Program::Plan(lits, std::vector<bool>(c.num_slots, false), occurrences));
 
   struct Sink : Evaluator::SlotSink {
+    const Program& prog;
     const std::vector<uint16_t>& reported;
+    const std::vector<std::pair<uint16_t, SymbolId>>& exact;
     absl::flat_hash_set<std::vector<Value>> seen;
     std::vector<std::vector<Value>> rows;
-    explicit Sink(const std::vector<uint16_t>& r) : reported(r) {}
+    Sink(const Program& p, const std::vector<uint16_t>& r, const std::vector<std::pair<uint16_t, SymbolId>>& e)
+        : prog(p), reported(r), exact(e) {}
     bool Solution(const Value* slots) override {
+      for (const auto& [slot, type] : exact) {
+        if (!FitsExact(prog, type, slots[slot])) return true;
+      }
       std::vector<Value> row;
       for (uint16_t s : reported) row.push_back(slots[s].valid() ? slots[s] : Unbound());
       if (seen.insert(row).second) rows.push_back(std::move(row));
@@ -492,7 +635,7 @@ absl::StatusOr<QueryResult> Snapshot::Query(const ConjunctiveQuery& query, const
       seen.clear();
       rows.clear();
     }
-  } sink(reported);
+  } sink(prog, reported, exact);
   Evaluator ev(prog, impl_->views.data(), scope.ctx);
   Evaluator::Result r = ev.SolveClause(c, nullptr, SIZE_MAX, sink);
   if (!r.ok()) result.reasons.push_back(r.message);
@@ -533,6 +676,29 @@ std::optional<std::vector<facts::ArgPattern>> ResolvePattern(const FactPattern& 
 }  // namespace
 
 std::vector<Fact> Snapshot::Facts(const FactPattern& pattern, size_t limit) const {
+  return Facts(pattern, limit, std::nullopt);
+}
+
+std::optional<int64_t> Snapshot::ExpiresAt(const Fact& fact) const {
+  if (!impl_->facts.has_expiry()) return std::nullopt;
+  std::optional<facts::SymbolId> pred = SymbolTable::Global().Find(fact.predicate);
+  if (!pred) return std::nullopt;
+  std::vector<Value> tuple;
+  for (const TypedValue& a : fact.args) {
+    engine::RequestSymbols local;
+    absl::StatusOr<Value> v = engine::ToValue(a, local);
+    if (!v.ok() || ((v->is_string() || v->is_instance()) &&
+                    (v->symbol() >= engine::RequestSymbols::kLocalBase || v->type >= engine::RequestSymbols::kLocalBase))) {
+      return std::nullopt;  // names nothing stored
+    }
+    tuple.push_back(*v);
+  }
+  return impl_->facts.ExpiresAt({*pred, static_cast<uint32_t>(tuple.size())}, tuple.data());
+}
+
+std::vector<Fact> Snapshot::Facts(const FactPattern& pattern, size_t limit, std::optional<int64_t> now_unix) const {
+  const int64_t now =
+      !impl_->facts.has_expiry() ? 0 : now_unix ? *now_unix : absl::ToUnixSeconds(absl::Now());
   std::vector<Fact> out;
   std::vector<facts::PredicateKey> keys = impl_->facts.Predicates();
   std::sort(keys.begin(), keys.end(), [](const facts::PredicateKey& a, const facts::PredicateKey& b) {
@@ -553,6 +719,7 @@ std::vector<Fact> Snapshot::Facts(const FactPattern& pattern, size_t limit) cons
       for (uint32_t i = 0; i < key.arity; ++i) {
         if (!(*args)[i].Matches(row[i])) return true;
       }
+      if (!view.Live(row, now)) return true;
       Fact f{std::string(SymbolTable::Global().Name(key.name)), {}};
       for (uint32_t i = 0; i < key.arity; ++i) f.args.push_back(engine::ToTypedValue(row[i]));
       out.push_back(std::move(f));
@@ -599,7 +766,17 @@ absl::StatusOr<uint64_t> Database::Apply(const std::vector<Change>& changes) {
       if (absl::Status s = impl_->policy->CheckFact(c.fact); !s.ok()) {
         return absl::InvalidArgumentError(absl::StrCat("change ", i, ": ", s.message()));
       }
+      for (const polar::BuiltinPredicate& b : polar::BuiltinPredicates()) {
+        if (b.kind == polar::BuiltinPredicate::Kind::kRequest && b.name == c.fact.predicate) {
+          return absl::InvalidArgumentError(absl::StrCat("change ", i, ": ", c.fact.predicate,
+                                                         " facts come with each request (as context facts) and are "
+                                                         "not stored"));
+        }
+      }
     } else {
+      if (c.expires_at) {
+        return absl::InvalidArgumentError(absl::StrCat("change ", i, ": expires_at applies to inserts only"));
+      }
       if (c.pattern.predicate.empty()) {
         return absl::InvalidArgumentError(absl::StrCat("change ", i, ": delete pattern has no predicate"));
       }
@@ -626,6 +803,7 @@ absl::StatusOr<uint64_t> Database::Apply(const std::vector<Change>& changes) {
       f.kind = facts::FactChange::Kind::kInsert;
       f.key = t->first;
       f.tuple = std::move(t->second);
+      f.expires_at = c.expires_at;
       fc.push_back(std::move(f));
       continue;
     }

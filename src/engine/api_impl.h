@@ -13,6 +13,7 @@
 #include "facts/fact_set.h"
 #include "mandate/mandate.h"
 #include "polar/ast.h"
+#include "polar/polar.h"
 
 namespace mandate {
 
@@ -20,6 +21,7 @@ struct Policy::Impl {
   std::vector<SourceFile> sources;
   std::string hash;
   std::shared_ptr<const engine::Program> program;
+  std::vector<polar::NameUse> name_uses;  // for CheckFact on has_role / has_relation
 };
 
 struct Snapshot::Impl {
@@ -38,7 +40,8 @@ namespace engine {
 struct RequestScope {
   RequestSymbols symbols;
   RequestContext ctx;
-  absl::Status Init(const Program& program, const QueryOptions& options);
+  // The time is read (options.now_unix, else the clock) only when the policy or the facts need it.
+  absl::Status Init(const Snapshot::Impl& snap, const QueryOptions& options);
 };
 
 // The wire value of a ground Polar term (string, integer, boolean or instance literal); nullopt for

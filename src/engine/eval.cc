@@ -342,7 +342,7 @@ Evaluator::Result Evaluator::Holds(uint32_t pred, const Value* in, bool* holds) 
 }
 
 Evaluator::FactSource Evaluator::FindFact(uint32_t pred, const Value* tuple) const {
-  if (views_[pred].Contains(tuple)) return FactSource::kStored;
+  if (views_[pred].Contains(tuple) && views_[pred].Live(tuple, req_.now)) return FactSource::kStored;
   if (prog_.policy_view(pred).base != nullptr && prog_.policy_view(pred).Contains(tuple)) return FactSource::kPolicy;
   if (req_.context.empty()) return FactSource::kNone;
   const uint32_t n = prog_.pred(pred).key.arity;
@@ -367,7 +367,7 @@ Evaluator::FactSource Evaluator::MatchFact(uint32_t pred, const Value* pattern, 
   };
   auto first = [&](const facts::RelationView& view) {
     bool found = false;
-    view.ForEach(pattern, [&](const Value* row) { return !(found = fits(row)); });
+    view.ForEach(pattern, [&](const Value* row) { return !(found = view.Live(row, req_.now) && fits(row)); });
     return found;
   };
   if (first(views_[pred])) return FactSource::kStored;
@@ -521,7 +521,12 @@ bool Evaluator::SolveFacts(uint32_t p, const Value* in, uint32_t mask, AnswerFn 
     }
     return k(row);
   };
-  if (!views_[p].ForEach(in, emit)) return false;
+  const facts::RelationView& stored = views_[p];
+  if (stored.expiry == nullptr) {
+    if (!stored.ForEach(in, emit)) return false;
+  } else if (!stored.ForEach(in, [&](const Value* row) { return !stored.Live(row, req_.now) || emit(row); })) {
+    return false;
+  }
   if (!prog_.policy_view(p).ForEach(in, emit)) return false;
   for (const RequestContext::ContextFact& cf : req_.context) {
     if (cf.pred != p) continue;
@@ -784,6 +789,31 @@ bool Evaluator::RunLiteral(const Literal* lits, size_t n, size_t i, uint32_t fra
       bool found = false;
       if (!RunNot(l, frame, &found)) return false;
       return found ? true : RunBody(lits, n, i + 1, frame, done);
+    }
+    case Literal::Kind::kTimeWithin: {
+      const polar::TimeWindow* window = l.window.get();
+      polar::TimeWindow parsed;
+      if (window == nullptr) {
+        // Arguments from facts: a bad zone, day list or time is an error, and errors deny.
+        std::string_view text[4];
+        for (size_t a = 0; a < 4; ++a) {
+          const Value v = ArgValue(l.args[a], frame);
+          if (!v.is_string()) {
+            return Fail(Result::Code::kError,
+                        absl::StrCat("time_within at ", polar::FormatSpan(l.span, prog_.policy().sources), ": argument ",
+                                     a + 1, v.valid() ? " is not a String" : " is unbound"));
+          }
+          text[a] = NameOf(v.symbol(), req_.symbols);
+        }
+        absl::StatusOr<polar::TimeWindow> w = polar::ParseTimeWindow(text[0], text[1], text[2], text[3]);
+        if (!w.ok()) {
+          return Fail(Result::Code::kError, absl::StrCat("time_within at ", polar::FormatSpan(l.span, prog_.policy().sources),
+                                                         ": ", w.status().message()));
+        }
+        parsed = *std::move(w);
+        window = &parsed;
+      }
+      return window->Contains(req_.now) ? RunBody(lits, n, i + 1, frame, done) : true;
     }
     case Literal::Kind::kMember: {
       const Value a = ArgValue(l.args[0], frame);

@@ -58,7 +58,7 @@ struct RequestContext {
   };
   std::vector<ContextFact> context;
   std::vector<Value> context_values;
-  int64_t now = 0;
+  int64_t now = 0;  // Unix seconds: @current_unix_time, time_within, fact expiry
   EvalLimits limits;
   RequestSymbols* symbols = nullptr;
 

@@ -104,6 +104,8 @@ std::string Explainer::LiteralText(const Literal& l, const Clause& c, const std:
       });
       return l.body.size() == 1 ? absl::StrCat("not ", inner) : absl::StrCat("not (", inner, ")");
     }
+    case Literal::Kind::kTimeWithin:
+      return absl::StrCat("time_within(", args(l.args), ") at ", LocalTime(l));
     case Literal::Kind::kMember: {
       std::string list = absl::StrJoin(l.members, ", ", [&](std::string* out, const Value& v) {
         out->append(ValueToPolar(v, req_.symbols));
@@ -112,6 +114,13 @@ std::string Explainer::LiteralText(const Literal& l, const Clause& c, const std:
     }
   }
   return "";
+}
+
+std::string Explainer::LocalTime(const Literal& l) const {
+  // The request's time in the window's zone, so that a deny shows why; UTC when the zone comes from
+  // facts (it is parsed during evaluation, not here).
+  const absl::TimeZone zone = l.window != nullptr ? l.window->zone : absl::UTCTimeZone();
+  return absl::FormatTime("%a %Y-%m-%d %H:%M:%S %Z", absl::FromUnixSeconds(req_.now), zone);
 }
 
 std::string Explainer::RuleText(const Clause& c, const Value* in, const std::vector<Value>* slots) const {
@@ -217,6 +226,7 @@ std::optional<ExplainNode> Explainer::ProveClause(const Clause& c, const std::ve
         child.kind = "not";
         break;
       case Literal::Kind::kMember:
+      case Literal::Kind::kTimeWithin:
         child.kind = "builtin";
         break;
     }

@@ -43,6 +43,7 @@ class Explainer {
   std::string Location(const polar::Span& span) const;
   std::string ArgText(const Arg& a, const Clause& c, const std::vector<Value>* slots) const;
   std::string LiteralText(const Literal& l, const Clause& c, const std::vector<Value>* slots) const;
+  std::string LocalTime(const Literal& l) const;  // for time_within
   std::vector<Value> CallArgs(const Literal& l, const std::vector<Value>& slots) const;
 
   const Program& prog_;

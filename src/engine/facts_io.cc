@@ -64,10 +64,44 @@ absl::StatusOr<Fact> DecodeFact(const json::value& v, std::string_view filename,
   return f;
 }
 
-}  // namespace
+// A decoded fact and where it was: a line, or for a .json array (line 0) the element's pointer.
+struct LocatedFact {
+  Fact fact;
+  size_t line = 0;
+  std::string pointer;
+};
 
-absl::StatusOr<std::vector<Fact>> ParseFactsJsonl(std::string_view text, std::string_view filename) {
+// Facts files can be long: a broken one reports this many problems, then how many more there were.
+constexpr size_t kMaxReportedErrors = 20;
+
+class ErrorList {
+ public:
+  void Add(const absl::Status& s) {
+    if (messages_.size() < kMaxReportedErrors) messages_.emplace_back(s.message());
+    ++count_;
+  }
+  bool empty() const { return count_ == 0; }
+  absl::Status ToStatus() const {
+    std::string out = absl::StrJoin(messages_, "\n");
+    if (count_ > messages_.size()) absl::StrAppend(&out, "\n... and ", count_ - messages_.size(), " more");
+    return absl::InvalidArgumentError(out);
+  }
+
+ private:
+  std::vector<std::string> messages_;
+  size_t count_ = 0;
+};
+
+std::vector<Fact> WithoutPlaces(std::vector<LocatedFact> located) {
   std::vector<Fact> out;
+  out.reserve(located.size());
+  for (LocatedFact& f : located) out.push_back(std::move(f.fact));
+  return out;
+}
+
+absl::StatusOr<std::vector<LocatedFact>> DecodeJsonl(std::string_view text, std::string_view filename) {
+  std::vector<LocatedFact> out;
+  ErrorList errors;
   size_t line = 0;
   json::stream_parser parser;
   while (!text.empty()) {
@@ -80,12 +114,89 @@ absl::StatusOr<std::vector<Fact>> ParseFactsJsonl(std::string_view text, std::st
     boost::system::error_code ec;
     parser.write(l.data(), l.size(), ec);
     if (!ec) parser.finish(ec);
-    if (ec) return LineError(filename, line, "", absl::StrCat("invalid JSON: ", ec.message()));
+    if (ec) {
+      errors.Add(LineError(filename, line, "", absl::StrCat("invalid JSON: ", ec.message())));
+      continue;
+    }
     absl::StatusOr<Fact> f = DecodeFact(parser.release(), filename, line, "");
-    if (!f.ok()) return f.status();
-    out.push_back(*std::move(f));
+    if (!f.ok()) {
+      errors.Add(f.status());
+      continue;
+    }
+    out.push_back({*std::move(f), line, ""});
+  }
+  if (!errors.empty()) return errors.ToStatus();
+  return out;
+}
+
+absl::StatusOr<std::vector<LocatedFact>> DecodePolar(std::string_view text, std::string_view filename) {
+  absl::StatusOr<std::vector<polar::FactLiteral>> lits = polar::ParseFacts(text, filename);
+  if (!lits.ok()) return lits.status();
+  std::vector<LocatedFact> out;
+  for (const polar::FactLiteral& l : *lits) {
+    LocatedFact f{{l.predicate, {}}, l.span.line, ""};
+    for (const polar::Term& t : l.args) {
+      std::optional<TypedValue> v = engine::TermToTypedValue(t);
+      if (!v) {
+        return absl::InvalidArgumentError(
+            absl::StrCat(std::string(filename), ":", l.span.line, ": fact ", l.predicate, " has an argument that is not a value"));
+      }
+      f.fact.args.push_back(*std::move(v));
+    }
+    out.push_back(std::move(f));
   }
   return out;
+}
+
+// A .json file holding one array of facts.
+absl::StatusOr<std::vector<LocatedFact>> DecodeJsonArray(const std::string& text, const std::string& path) {
+  boost::system::error_code ec;
+  json::value v = json::parse(text, ec);
+  if (ec) return LineError(path, 1, "", absl::StrCat("invalid JSON: ", ec.message()));
+  if (!v.is_array()) return LineError(path, 1, "", "expected an array of facts");
+  std::vector<LocatedFact> out;
+  ErrorList errors;
+  const json::array& arr = v.as_array();
+  for (size_t i = 0; i < arr.size(); ++i) {
+    const std::string pointer = absl::StrCat("/", i);
+    absl::StatusOr<Fact> f = DecodeFact(arr[i], path, 1, pointer);
+    if (!f.ok()) {
+      errors.Add(f.status());
+      continue;
+    }
+    out.push_back({*std::move(f), 0, pointer});
+  }
+  if (!errors.empty()) return errors.ToStatus();
+  return out;
+}
+
+absl::StatusOr<std::vector<LocatedFact>> DecodeFactsFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return absl::NotFoundError(absl::StrCat(path, ": cannot open"));
+  std::stringstream buf;
+  buf << in.rdbuf();
+  const std::string text = buf.str();
+  auto ends_with = [&](std::string_view suffix) {
+    return path.size() >= suffix.size() && path.compare(path.size() - suffix.size(), suffix.size(), suffix) == 0;
+  };
+  if (ends_with(".polar")) return DecodePolar(text, path);
+  if (ends_with(".json")) {
+    // A .json file may hold one array of facts instead of one fact per line.
+    const size_t first = text.find_first_not_of(" \t\r\n");
+    if (first != std::string::npos && text[first] == '[') return DecodeJsonArray(text, path);
+    return DecodeJsonl(text, path);
+  }
+  if (ends_with(".jsonl") || ends_with(".ndjson")) return DecodeJsonl(text, path);
+  return absl::InvalidArgumentError(
+      absl::StrCat(path, ": unknown fact file type (expected .jsonl, .json or .polar)"));
+}
+
+}  // namespace
+
+absl::StatusOr<std::vector<Fact>> ParseFactsJsonl(std::string_view text, std::string_view filename) {
+  absl::StatusOr<std::vector<LocatedFact>> located = DecodeJsonl(text, filename);
+  if (!located.ok()) return located.status();
+  return WithoutPlaces(*std::move(located));
 }
 
 namespace engine {
@@ -148,55 +259,29 @@ absl::StatusOr<ConjunctiveQuery> ParseQuery(std::string_view text) {
 }
 
 absl::StatusOr<std::vector<Fact>> ParseFactsPolar(std::string_view text, std::string_view filename) {
-  absl::StatusOr<std::vector<polar::FactLiteral>> lits = polar::ParseFacts(text, filename);
-  if (!lits.ok()) return lits.status();
-  std::vector<Fact> out;
-  for (const polar::FactLiteral& l : *lits) {
-    Fact f{l.predicate, {}};
-    for (const polar::Term& t : l.args) {
-      std::optional<TypedValue> v = engine::TermToTypedValue(t);
-      if (!v) {
-        return absl::InvalidArgumentError(
-            absl::StrCat(std::string(filename), ":", l.span.line, ": fact ", l.predicate, " has an argument that is not a value"));
-      }
-      f.args.push_back(*std::move(v));
-    }
-    out.push_back(std::move(f));
-  }
-  return out;
+  absl::StatusOr<std::vector<LocatedFact>> located = DecodePolar(text, filename);
+  if (!located.ok()) return located.status();
+  return WithoutPlaces(*std::move(located));
 }
 
 absl::StatusOr<std::vector<Fact>> LoadFactsFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return absl::NotFoundError(absl::StrCat(path, ": cannot open"));
-  std::stringstream buf;
-  buf << in.rdbuf();
-  const std::string text = buf.str();
-  auto ends_with = [&](std::string_view suffix) {
-    return path.size() >= suffix.size() && path.compare(path.size() - suffix.size(), suffix.size(), suffix) == 0;
-  };
-  if (ends_with(".polar")) return ParseFactsPolar(text, path);
-  if (ends_with(".json")) {
-    // A .json file may hold one array of facts instead of one fact per line.
-    const size_t first = text.find_first_not_of(" \t\r\n");
-    if (first != std::string::npos && text[first] == '[') {
-      boost::system::error_code ec;
-      json::value v = json::parse(text, ec);
-      if (ec) return LineError(path, 1, "", absl::StrCat("invalid JSON: ", ec.message()));
-      std::vector<Fact> out;
-      const json::array& arr = v.as_array();
-      for (size_t i = 0; i < arr.size(); ++i) {
-        absl::StatusOr<Fact> f = DecodeFact(arr[i], path, 1, absl::StrCat("/", i));
-        if (!f.ok()) return f.status();
-        out.push_back(*std::move(f));
-      }
-      return out;
+  absl::StatusOr<std::vector<LocatedFact>> located = DecodeFactsFile(path);
+  if (!located.ok()) return located.status();
+  return WithoutPlaces(*std::move(located));
+}
+
+absl::StatusOr<std::vector<Fact>> LoadFactsFile(const std::string& path, const Policy& policy) {
+  absl::StatusOr<std::vector<LocatedFact>> located = DecodeFactsFile(path);
+  if (!located.ok()) return located.status();
+  ErrorList errors;
+  for (const LocatedFact& f : *located) {
+    if (absl::Status s = policy.CheckFact(f.fact); !s.ok()) {
+      errors.Add(absl::InvalidArgumentError(f.line > 0 ? absl::StrCat(path, ":", f.line, ": ", s.message())
+                                                       : absl::StrCat(path, ": ", f.pointer, ": ", s.message())));
     }
-    return ParseFactsJsonl(text, path);
   }
-  if (ends_with(".jsonl") || ends_with(".ndjson")) return ParseFactsJsonl(text, path);
-  return absl::InvalidArgumentError(
-      absl::StrCat(path, ": unknown fact file type (expected .jsonl, .json or .polar)"));
+  if (!errors.empty()) return errors.ToStatus();
+  return WithoutPlaces(*std::move(located));
 }
 
 }  // namespace mandate

@@ -273,6 +273,12 @@ class ProgramBuilder {
     for (const polar::Term& t : e.args) out->args.push_back(TermArg(t, vars, false));
     switch (e.kind) {
       case polar::Expr::Kind::kCall:
+        if (polar::IsTimeWithin(e)) {
+          out->kind = Literal::Kind::kTimeWithin;
+          p_.uses_now_ = true;
+          CompileTimeWindow(e, out);
+          return true;
+        }
         if (e.args.size() > kMaxArity) {
           Error(e.span, absl::StrCat("call to ", e.name, " has ", e.args.size(), " arguments; at most ", kMaxArity,
                                      " are supported"));
@@ -292,6 +298,19 @@ class ProgramBuilder {
       default:
         return false;
     }
+  }
+
+  // Literal arguments (the usual case) are parsed here, once; validation has checked them.
+  void CompileTimeWindow(const polar::Expr& e, Literal* out) {
+    for (const polar::Term& t : e.args) {
+      if (t.kind != polar::Term::Kind::kString) return;
+    }
+    absl::StatusOr<polar::TimeWindow> w = polar::ParseTimeWindow(e.args[0].str, e.args[1].str, e.args[2].str, e.args[3].str);
+    if (!w.ok()) {
+      Error(e.span, absl::StrCat("time_within: ", w.status().message()));
+      return;
+    }
+    out->window = std::make_shared<const polar::TimeWindow>(*std::move(w));
   }
 
   void CompileRule(uint32_t r, std::vector<std::pair<facts::PredicateKey, std::vector<Value>>>* facts) {
@@ -526,6 +545,11 @@ int Score(const Literal& l, const std::vector<bool>& bound, const std::vector<ui
       return NotReady(l, bound, occurrences) ? kFilter : -1;
     case Literal::Kind::kMember:
       return ArgBound(l.args[0], bound) ? kFilter : kFilter / 2;
+    case Literal::Kind::kTimeWithin:
+      for (const Arg& a : l.args) {
+        if (!ArgBound(a, bound)) return -1;
+      }
+      return kFilter;
     case Literal::Kind::kCompare: {
       const bool a = ArgBound(l.args[0], bound), b = ArgBound(l.args[1], bound);
       if (a && b) return kFilter;

@@ -19,6 +19,7 @@
 #include "facts/fact_set.h"
 #include "facts/value.h"
 #include "polar/ast.h"
+#include "polar/time_window.h"
 
 namespace mandate::engine {
 
@@ -70,6 +71,7 @@ struct Literal {
     kMatches,  // args[0] matches type
     kNot,      // not (body...): a conjunction
     kMember,   // args[0] in members (query `ids` constraints)
+    kTimeWithin,  // time_within(args[0..3]) at the request's time
   };
   Kind kind = Kind::kCall;
   polar::CmpOp op = polar::CmpOp::kEq;
@@ -78,6 +80,8 @@ struct Literal {
   std::vector<Arg> args;
   std::vector<Literal> body;    // kNot
   std::vector<Value> members;   // kMember
+  // kTimeWithin with four literal arguments: parsed once at compile time (else per request).
+  std::shared_ptr<const polar::TimeWindow> window;
   polar::Span span;
 };
 

@@ -45,7 +45,8 @@ std::string ValueText(const std::optional<TypedValue>& v) {
 }
 
 // Evaluates one assertion; returns the failure message, or "" when it holds.
-std::string RunAssertion(const Snapshot& snap, const polar::Assertion& a, const EvalLimits& limits) {
+std::string RunAssertion(const Snapshot& snap, const polar::Assertion& a, std::optional<int64_t> now_unix,
+                         const EvalLimits& limits) {
   absl::StatusOr<ConjunctiveQuery> q = engine::CallsToQuery({{a.predicate, a.args}});
   if (!q.ok()) return std::string(q.status().message());
   if (a.iff_var) {
@@ -56,6 +57,7 @@ std::string RunAssertion(const Snapshot& snap, const polar::Assertion& a, const 
   }
   QueryOptions options;
   options.limits = limits;
+  options.now_unix = now_unix;
   absl::StatusOr<QueryResult> r = snap.Query(*q, options);
   if (!r.ok()) return std::string(r.status().message());
   if (!r->reasons.empty()) return absl::StrJoin(r->reasons, "; ");
@@ -115,7 +117,7 @@ TestReport RunPolicyTests(const Policy& policy, const EvalLimits& limits) {
       auto it = std::find_if(dp.fixtures.begin(), dp.fixtures.end(),
                              [&](const polar::Fixture& fx) { return fx.name == ref.name; });
       if (it == dp.fixtures.end()) {
-        if (setup_error.empty()) setup_error = absl::StrCat(LineOf(ref.span, dp.sources), ": unknown fixture ", ref.name);
+        if (setup_error.empty()) setup_error = absl::StrCat(LineOf(ref.span, dp.sources), ": unknown fixture \"", ref.name, "\"");
         continue;
       }
       for (const polar::FactLiteral& f : it->facts) add(f);
@@ -123,7 +125,9 @@ TestReport RunPolicyTests(const Policy& policy, const EvalLimits& limits) {
     std::shared_ptr<const Snapshot> snap = Snapshot::Impl::Make(handle, facts::FactSet::FromFacts(facts));
     for (const polar::Assertion& a : test.assertions) {
       ++tr.total;
-      std::string message = setup_error.empty() ? RunAssertion(*snap, a, limits) : setup_error;
+      // The clock: the last `at` before the assertion, else the setup's `at`, else the real clock.
+      std::string message =
+          setup_error.empty() ? RunAssertion(*snap, a, a.now_unix ? a.now_unix : test.now_unix, limits) : setup_error;
       if (message.empty()) {
         ++tr.passed;
       } else {

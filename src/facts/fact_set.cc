@@ -240,12 +240,17 @@ size_t LayerSize(const FactSet::Layer& layer) {
   return n;
 }
 
+using ExpiryMap = absl::flat_hash_map<std::vector<Value>, int64_t>;
+
 // The delta of one predicate while a write is being applied.
 struct Work {
   const Table* base = nullptr;
   std::unique_ptr<TableBuilder> added;
   std::unique_ptr<TableBuilder> deleted;
+  // Expiry of the predicate's facts, copied from the current table when the write touches expiry.
+  std::unique_ptr<ExpiryMap> expiry;
 };
+
 
 }  // namespace
 
@@ -276,7 +281,33 @@ RelationView FactSet::Relation(const PredicateKey& key) const {
   v.base = Lookup(*base_, key);
   if (!added_->empty()) v.added = Lookup(*added_, key);
   if (!deleted_->empty()) v.deleted = Lookup(*deleted_, key);
+  if (expiry_ != nullptr) {
+    auto it = expiry_->find(key);
+    if (it != expiry_->end()) v.expiry = it->second.get();
+  }
   return v;
+}
+
+std::optional<int64_t> FactSet::ExpiresAt(const PredicateKey& key, const Value* tuple) const {
+  if (expiry_ == nullptr) return std::nullopt;
+  auto it = expiry_->find(key);
+  if (it == expiry_->end()) return std::nullopt;
+  const int64_t at = it->second->ExpiresAt(tuple);
+  return at < 0 ? std::nullopt : std::optional<int64_t>(at);
+}
+
+std::shared_ptr<const ExpiryTable> ExpiryTable::Build(const absl::flat_hash_map<std::vector<Value>, int64_t>& m,
+                                                      uint32_t arity) {
+  auto out = std::make_shared<ExpiryTable>();
+  TableBuilder b(arity);
+  out->at_.reserve(m.size());
+  for (const auto& [tuple, at] : m) {
+    b.Insert(tuple.data());  // a fresh builder without removals keeps insertion order in Build()
+    out->at_.push_back(at);
+    out->earliest_ = std::min(out->earliest_, at);
+  }
+  out->tuples_ = b.Build();
+  return out;
 }
 
 std::vector<PredicateKey> FactSet::Predicates() const {
@@ -292,6 +323,9 @@ size_t FactSet::MemoryBytes() const {
   size_t n = 0;
   for (const Layer* layer : {base_.get(), added_.get(), deleted_.get()}) {
     for (const auto& [k, t] : *layer) n += t->MemoryBytes();
+  }
+  if (expiry_ != nullptr) {
+    for (const auto& [k, t] : *expiry_) n += t->MemoryBytes();
   }
   return n;
 }
@@ -317,6 +351,25 @@ FactSet FactSet::Apply(const std::vector<FactChange>& changes, bool* changed) co
     return w;
   };
 
+  // The predicate's expiry map, loaded on first use; null when it has none and `create` is false.
+  auto expiry_for = [&](const PredicateKey& key, Work& w, bool create) -> ExpiryMap* {
+    if (w.expiry != nullptr) return w.expiry.get();
+    const ExpiryTable* current = nullptr;
+    if (expiry_ != nullptr) {
+      auto it = expiry_->find(key);
+      if (it != expiry_->end()) current = it->second.get();
+    }
+    if (current == nullptr && !create) return nullptr;
+    w.expiry = std::make_unique<ExpiryMap>();
+    if (current != nullptr) {
+      for (uint32_t r = 0; r < current->tuples_->size(); ++r) {
+        const Value* row = current->tuples_->row(r);
+        w.expiry->emplace(std::vector<Value>(row, row + key.arity), current->at_[r]);
+      }
+    }
+    return w.expiry.get();
+  };
+
   bool any = false;
   ptrdiff_t size_delta = 0;
   std::vector<Value> pattern;
@@ -327,19 +380,33 @@ FactSet FactSet::Apply(const std::vector<FactChange>& changes, bool* changed) co
     if (c.kind == FactChange::Kind::kInsert) {
       if (c.tuple.size() != n) continue;
       const Value* t = c.tuple.data();
-      if (w.added->Contains(t)) continue;
-      if (w.base != nullptr && w.base->Contains(t)) {
-        if (w.deleted->Remove(t)) {
+      const bool in_added = w.added->Contains(t);
+      const bool in_base = !in_added && w.base != nullptr && w.base->Contains(t);
+      if (in_added || (in_base && !w.deleted->Contains(t))) {
+        // Present: it stays visible as long as any insert keeps it (no expiry = forever).
+        ExpiryMap* m = expiry_for(c.key, w, false);
+        auto it = m != nullptr ? m->find(c.tuple) : ExpiryMap::iterator();
+        if (m == nullptr || it == m->end()) continue;  // present without expiry: nothing to extend
+        if (!c.expires_at) {
+          m->erase(it);
           any = true;
-          ++size_delta;
+        } else if (*c.expires_at > it->second) {
+          it->second = *c.expires_at;
+          any = true;
         }
         continue;
       }
-      w.added->Insert(t);
+      if (in_base) {
+        w.deleted->Remove(t);
+      } else {
+        w.added->Insert(t);
+      }
+      if (c.expires_at) (*expiry_for(c.key, w, true))[c.tuple] = *c.expires_at;
       any = true;
       ++size_delta;
       continue;
     }
+    ExpiryMap* expiry = expiry_for(c.key, w, false);  // deleted facts lose their expiry
     if (c.pattern.size() != n) continue;
     auto matches = [&](const Value* row) {
       for (uint32_t i = 0; i < n; ++i) {
@@ -356,6 +423,7 @@ FactSet FactSet::Apply(const std::vector<FactChange>& changes, bool* changed) co
         if (matches(row) && w.deleted->Insert(row)) {
           any = true;
           --size_delta;
+          if (expiry != nullptr) expiry->erase(std::vector<Value>(row, row + n));
         }
         return true;
       });
@@ -369,6 +437,7 @@ FactSet FactSet::Apply(const std::vector<FactChange>& changes, bool* changed) co
       w.added->Remove(t.data());
       any = true;
       --size_delta;
+      if (expiry != nullptr) expiry->erase(t);
     }
   }
   if (changed != nullptr) *changed = any;
@@ -377,6 +446,21 @@ FactSet FactSet::Apply(const std::vector<FactChange>& changes, bool* changed) co
   FactSet out;
   out.revision_ = revision_ + 1;
   out.size_ = static_cast<size_t>(static_cast<ptrdiff_t>(size_) + size_delta);
+  out.expiry_ = expiry_;
+  bool expiry_touched = false;
+  for (const auto& [key, w] : work) expiry_touched |= w.expiry != nullptr;
+  if (expiry_touched) {
+    auto layer = expiry_ != nullptr ? std::make_shared<ExpiryLayer>(*expiry_) : std::make_shared<ExpiryLayer>();
+    for (const auto& [key, w] : work) {
+      if (w.expiry == nullptr) continue;
+      if (w.expiry->empty()) {
+        layer->erase(key);
+      } else {
+        (*layer)[key] = ExpiryTable::Build(*w.expiry, key.arity);
+      }
+    }
+    out.expiry_ = layer->empty() ? nullptr : std::move(layer);
+  }
 
   // Delta size after this write: untouched predicates keep theirs.
   size_t delta = 0;

@@ -8,12 +8,17 @@
 // the delta into a new base only when it has grown past a fraction of the base (as an LSM tree does).
 // Every FactSet carries a revision number.
 //
+// A fact may carry an expiry time. Expiry is kept beside the tables, per predicate, only for facts
+// that have one, so sets without expiring facts pay nothing; readers pass their request time to
+// RelationView::Live. Expired facts stay stored (and counted by size()) until deleted.
+//
 // Thread safety: FactSet, Table and RelationView are immutable; any number of threads may read them.
 #ifndef MANDATE_FACTS_FACT_SET_H_
 #define MANDATE_FACTS_FACT_SET_H_
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
@@ -154,11 +159,44 @@ class TableBuilder {
   internal::SlotIndex index_;  // payload = row (removed rows stay indexed and are re-used on insert)
 };
 
+// Expiry times of the facts of one predicate that have one (most facts have none and are not here).
+// A fact is visible to a request whose time is before its expiry. Immutable.
+class ExpiryTable {
+ public:
+  // Whether `row`, a fact of this predicate, is visible at `now` (Unix seconds). One hash probe, and
+  // none while `now` is before the earliest expiry.
+  bool Live(const Value* row, int64_t now) const {
+    if (now < earliest_) return true;
+    const int64_t r = tuples_->Find(row);
+    return r < 0 || now < at_[r];
+  }
+  // The expiry of `row`, or -1 when it has none.
+  int64_t ExpiresAt(const Value* row) const {
+    const int64_t r = tuples_->Find(row);
+    return r < 0 ? -1 : at_[r];
+  }
+  size_t size() const { return at_.size(); }
+  size_t MemoryBytes() const { return tuples_->MemoryBytes() + at_.capacity() * sizeof(int64_t); }
+
+ private:
+  friend class FactSet;
+  static std::shared_ptr<const ExpiryTable> Build(const absl::flat_hash_map<std::vector<Value>, int64_t>& m,
+                                                  uint32_t arity);
+  std::shared_ptr<const Table> tuples_;
+  std::vector<int64_t> at_;  // by row of tuples_
+  int64_t earliest_ = INT64_MAX;
+};
+
 // The facts of one predicate in one FactSet: base minus deleted, plus added. Pointers may be null.
+// `expiry` is null when no fact of the predicate expires; readers that honour expiry filter rows
+// with Live().
 struct RelationView {
   const Table* base = nullptr;
   const Table* deleted = nullptr;
   const Table* added = nullptr;
+  const ExpiryTable* expiry = nullptr;
+
+  bool Live(const Value* row, int64_t now) const { return expiry == nullptr || expiry->Live(row, now); }
 
   bool empty() const { return (base == nullptr || base->size() == 0) && (added == nullptr || added->size() == 0); }
   // Whether the fully bound `tuple` is present.
@@ -186,6 +224,9 @@ struct FactChange {
   PredicateKey key;
   std::vector<Value> tuple;          // kInsert: key.arity values
   std::vector<ArgPattern> pattern;   // kDelete: key.arity patterns
+  // kInsert: the fact is invisible from this Unix time on. Inserting a fact that is present keeps
+  // the later expiry of the two (none = never): an insert never shortens what another one granted.
+  std::optional<int64_t> expires_at = std::nullopt;
 };
 
 class FactSet {
@@ -211,12 +252,19 @@ class FactSet {
   size_t delta_size() const;
   size_t MemoryBytes() const;
 
+  // Whether any fact has an expiry (then requests need their time to read facts).
+  bool has_expiry() const { return expiry_ != nullptr; }
+  // The expiry of a present fact, or nullopt when it has none.
+  std::optional<int64_t> ExpiresAt(const PredicateKey& key, const Value* tuple) const;
+
   using Layer = absl::flat_hash_map<PredicateKey, std::shared_ptr<const Table>>;
+  using ExpiryLayer = absl::flat_hash_map<PredicateKey, std::shared_ptr<const ExpiryTable>>;
 
  private:
   std::shared_ptr<const Layer> base_;
   std::shared_ptr<const Layer> added_;
   std::shared_ptr<const Layer> deleted_;
+  std::shared_ptr<const ExpiryLayer> expiry_;  // null when no fact expires
   uint64_t revision_ = 0;
   size_t size_ = 0;
 };

@@ -163,6 +163,9 @@ struct Assertion {
   std::optional<std::string> iff_var;  // set for `iff var in [...]`
   std::vector<Term> iff_values;
   Span span;
+  // The test clock for this assertion, set by an `at TIME;` line before it in the test body (Unix
+  // seconds); unset = the test's clock (Test::now_unix), else the real clock.
+  std::optional<int64_t> now_unix;
 };
 
 struct Test {
@@ -171,6 +174,9 @@ struct Test {
   std::vector<NameDecl> fixtures;  // `fixture name;` references, in order
   std::vector<Assertion> assertions;
   Span span;
+  // The test clock set by `at TIME;` inside `setup { }` (Unix seconds): the request time of every
+  // assertion (time_within, @current_unix_time, fact expiry) unless the assertion has its own.
+  std::optional<int64_t> now_unix;
 };
 
 struct Fixture {  // `test fixture name { facts }`

@@ -1,5 +1,6 @@
 // Desugaring: actor/resource/global block shorthands become plain rules, exactly as Oso Cloud expands
 // them (reference §2.2), and the implicit allow rule; plus the fact signatures the policy accepts.
+#include <functional>
 #include <map>
 #include <set>
 #include <string>
@@ -196,6 +197,10 @@ std::map<std::string, std::vector<Signature>> InferSignatures(const Policy& poli
     }
   }
   add("has_relation", {"Resource", "String", "Resource"}, builtin);
+  // Facts each request brings (the server adds them as context facts): context(key, value) from the
+  // request's context object, acts_for(actor, principal) per link of the delegation chain.
+  add("context", {"String", ""}, builtin);
+  add("acts_for", {"Actor", "Actor"}, builtin);
   for (const Declare& d : policy.declares) add(d.name, d.types, d.span);
   if (declared_only) return sigs;
 
@@ -205,6 +210,16 @@ std::map<std::string, std::vector<Signature>> InferSignatures(const Policy& poli
   }
   std::set<std::string> fixed;  // predicates whose signatures are built-in or declared
   for (const auto& [name, list] : sigs) fixed.insert(name);
+  ForEachTypedCall(rules, [&](const Expr& call, std::vector<std::string> types) {
+    if (!defined.count(call.name) && !fixed.count(call.name) && call.name != kTimeWithin) {
+      add(call.name, std::move(types), call.span);
+    }
+  });
+  return sigs;
+}
+
+void ForEachTypedCall(const std::vector<Rule>& rules,
+                      const std::function<void(const Expr&, std::vector<std::string>)>& fn) {
   for (const Rule& r : rules) {
     if (!r.body) continue;
     // Variable types known in this rule: parameter annotations and `matches`.
@@ -218,7 +233,7 @@ std::map<std::string, std::vector<Signature>> InferSignatures(const Policy& poli
       stack.pop_back();
       if (e->kind == Expr::Kind::kMatches && !e->args.empty() && e->args[0].kind == Term::Kind::kVar) {
         var_types.emplace(e->args[0].name, e->type_name);
-      } else if (e->kind == Expr::Kind::kCall && !defined.count(e->name) && !fixed.count(e->name)) {
+      } else if (e->kind == Expr::Kind::kCall) {
         calls.push_back(e);
       }
       for (const Expr& c : e->children) stack.push_back(&c);
@@ -229,10 +244,33 @@ std::map<std::string, std::vector<Signature>> InferSignatures(const Policy& poli
         auto it = a.kind == Term::Kind::kVar ? var_types.find(a.name) : var_types.end();
         types.push_back(it != var_types.end() ? it->second : TermType(a));
       }
-      add(call->name, std::move(types), call->span);
+      fn(*call, std::move(types));
     }
   }
-  return sigs;
 }
 
 }  // namespace mandate::polar::internal
+
+namespace mandate::polar {
+
+std::vector<NameUse> RoleAndRelationUses(const DesugaredPolicy& policy) {
+  std::vector<NameUse> uses;
+  internal::ForEachTypedCall(policy.rules, [&](const Expr& call, std::vector<std::string> types) {
+    if (call.name != "has_role" && call.name != "has_relation") return;
+    if (call.args.size() < 2) return;
+    NameUse u{call.name, "", std::move(types)};
+    const Term& name = call.args[1];
+    if (name.kind == Term::Kind::kString) {
+      u.name = name.str;
+    } else if (name.kind != Term::Kind::kVar && name.kind != Term::Kind::kWildcard) {
+      return;  // a non-string literal: matches no stored fact's name
+    }
+    for (const NameUse& seen : uses) {
+      if (seen.predicate == u.predicate && seen.name == u.name && seen.arg_types == u.arg_types) return;
+    }
+    uses.push_back(std::move(u));
+  });
+  return uses;
+}
+
+}  // namespace mandate::polar

@@ -42,10 +42,11 @@ Diagnostic MakeWarning(const Span& span, std::string message, std::string hint) 
   return Diagnostic{Diagnostic::Severity::kWarning, span, std::move(message), std::move(hint)};
 }
 
-std::string DidYouMean(std::string_view name, const std::vector<std::string>& candidates) {
-  // About one typo per four characters, between one and three.
+std::string DidYouMean(std::string_view name, const std::vector<std::string>& candidates, size_t max_edits) {
+  // About one typo per four characters, between one and three (or fewer when the caller says so).
   if (name.size() > kMaxSuggestLength) return "";
-  const size_t cap = std::clamp<size_t>(name.size() / 4, 1, 3);
+  size_t cap = std::clamp<size_t>(name.size() / 4, 1, 3);
+  if (max_edits > 0) cap = std::min(cap, max_edits);
   const std::string* best = nullptr;
   size_t best_distance = cap + 1;
   for (const std::string& c : candidates) {

@@ -5,6 +5,7 @@
 #define MANDATE_POLAR_INTERNAL_H_
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <set>
 #include <string>
@@ -57,8 +58,9 @@ void ParseSourceInto(std::string_view text, uint32_t file, Policy* out, std::vec
 
 Diagnostic MakeError(const Span& span, std::string message, std::string hint = "");
 Diagnostic MakeWarning(const Span& span, std::string message, std::string hint = "");
-// `did you mean "x"?` for the closest candidate by edit distance, or "" when none is close.
-std::string DidYouMean(std::string_view name, const std::vector<std::string>& candidates);
+// `did you mean "x"?` for the closest candidate by edit distance, or "" when none is close. Close
+// means about one edit per four characters, and at most `max_edits` when that is not 0.
+std::string DidYouMean(std::string_view name, const std::vector<std::string>& candidates, size_t max_edits = 0);
 bool HasErrors(const std::vector<Diagnostic>& diags);
 
 // ---- Types -------------------------------------------------------------------------------------
@@ -112,6 +114,11 @@ void ValidateRules(const Policy& policy, const std::vector<Rule>& rules, const T
 // built-in and declared ones (what facts are checked against during validation).
 std::map<std::string, std::vector<Signature>> InferSignatures(const Policy& policy, const std::vector<Rule>& rules,
                                                                bool declared_only);
+
+// Calls fn for every call in the bodies of `rules`, with the type of each argument as far as the
+// rule says it: a parameter annotation or `matches` for a variable, the type of a literal, else "".
+void ForEachTypedCall(const std::vector<Rule>& rules,
+                      const std::function<void(const Expr&, std::vector<std::string>)>& fn);
 
 // Type of a ground or annotated term ("" when it could be anything).
 std::string TermType(const Term& t);

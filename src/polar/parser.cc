@@ -1,6 +1,8 @@
 // Recursive-descent parser for policies, queries and fact lines. Errors are recorded as diagnostics and
 // the parser resynchronizes at ';' and '}' so that one run reports many errors.
 #include <algorithm>
+#include <map>
+#include <optional>
 #include <set>
 #include <string>
 #include <string_view>
@@ -13,6 +15,7 @@
 #include "absl/strings/str_join.h"
 #include "polar/internal.h"
 #include "polar/polar.h"
+#include "polar/time_window.h"
 
 namespace mandate::polar {
 namespace internal {
@@ -262,6 +265,7 @@ class Parser {
     if (!At(Tok::kLBrace)) return ErrorExpected(absl::StrCat("'{' to open the ", kind, " block"));
     Span open = Cur().span;
     Next();
+    block_lists_.clear();
     while (!At(Tok::kRBrace) && !At(Tok::kEof) && !AtItemStart()) {
       size_t start = pos_;
       if (!ParseBlockItem(&block)) Sync(start, /*top_level=*/false);
@@ -284,6 +288,16 @@ class Parser {
     if (At(Tok::kString)) return ParseShorthand(block);
     if (At(Tok::kIdent) && Peek().kind == Tok::kEq) {
       const std::string& w = Cur().text;
+      if (w == "roles" || w == "permissions" || w == "relations") {
+        // Oso allows each list once per block; a second one is almost always a merge accident.
+        auto [first, inserted] = block_lists_.emplace(w, Cur().span);
+        if (!inserted) {
+          const Span where = Cur().span;
+          Error(where, absl::StrCat("`", w, " = ...` appears twice in this block"),
+                absl::StrCat("merge it into the one at line ", first->second.line));
+          // Parsed anyway (and kept) so that the names in it do not cause more errors.
+        }
+      }
       if (w == "roles" || w == "permissions") {
         Next();
         Next();
@@ -438,6 +452,7 @@ class Parser {
     Next();
     if (!Expect(Tok::kLBrace, "'{' to open the test")) return false;
     Span open = Prev().span;
+    clock_.reset();
     while (!At(Tok::kRBrace) && !At(Tok::kEof) && !AtItemStart()) {
       size_t start = pos_;
       if (!ParseTestItem(&test)) Sync(start, /*top_level=*/false);
@@ -493,19 +508,56 @@ class Parser {
       }
       a.span = SpanFrom(a.span);
       if (!Expect(Tok::kSemi, "';' after the assertion")) return false;
+      a.now_unix = clock_;
       test->assertions.push_back(std::move(a));
+      return true;
+    }
+    if (AtClock()) {
+      // `at TIME;` between assertions: the clock of the assertions that follow.
+      std::optional<int64_t> t = ParseClock();
+      if (!t) return false;
+      clock_ = t;
       return true;
     }
     if (At(Tok::kSemi)) {
       Next();
       return true;
     }
-    return ErrorExpected("setup { ... }, assert or assert_not");
+    return ErrorExpected("setup { ... }, assert, assert_not or at \"TIME\"");
+  }
+
+  // `at "2026-11-30T09:30:00-05:00";` (RFC 3339) or `at 1796049000;` (Unix seconds): fixes the
+  // request time in a test. Not a fact: a fact needs parentheses.
+  bool AtClock() const {
+    return AtWord("at") && (Peek().kind == Tok::kString || Peek().kind == Tok::kInteger);
+  }
+  std::optional<int64_t> ParseClock() {
+    Next();  // at
+    const Token& t = Next();
+    int64_t value = t.integer;
+    if (t.kind == Tok::kString) {
+      absl::StatusOr<int64_t> parsed = ParseRfc3339(t.text);
+      if (!parsed.ok()) {
+        Error(t.span, absl::StrCat("`at`: ", parsed.status().message()), "or write Unix seconds: at 1796049000;");
+        return std::nullopt;
+      }
+      value = *parsed;
+    }
+    if (!Expect(Tok::kSemi, "';' after the time")) return std::nullopt;
+    return value;
   }
 
   bool ParseSetupItem(Test* test) {
     if (At(Tok::kSemi)) {
       Next();
+      return true;
+    }
+    if (AtClock()) {
+      const Span where = Cur().span;
+      std::optional<int64_t> t = ParseClock();
+      if (!t) return false;
+      if (test->now_unix) return Error(where, "the test clock is set twice in this setup", "keep one `at` line");
+      test->now_unix = t;
       return true;
     }
     if (AtWord("fixture") && Peek().kind == Tok::kIdent) {
@@ -855,6 +907,9 @@ class Parser {
   int errors_ = 0;
   bool stopped_ = false;
   std::set<uint32_t> lex_error_lines_;
+  std::optional<int64_t> clock_;  // the test clock set by the last `at` in the test being parsed
+  // `roles`, `permissions` and `relations` seen in the block being parsed, with where.
+  std::map<std::string, Span> block_lists_;
 };
 
 std::string JoinErrors(const std::vector<Diagnostic>& diags, std::string_view prefix_file) {

@@ -7,7 +7,8 @@
 //
 // Fact signatures (DesugaredPolicy::signatures) say which facts may be stored, per predicate:
 //  - built-ins: has_role(Actor, String, Resource); has_role(Actor, String) only when the policy has
-//    global roles; has_relation(Resource, String, Resource);
+//    global roles; has_relation(Resource, String, Resource); the request-provided context(String, any)
+//    and acts_for(Actor, Actor), which need no declaration;
 //  - every `declare p(T, ...)` adds one signature (several declares for one predicate form a union);
 //  - a predicate that is called in a rule body but defined by no rule with a body, and that has
 //    neither a built-in signature nor a declare, gets one signature per distinct call site, each
@@ -74,6 +75,25 @@ std::span<const BuiltinPredicate> BuiltinPredicates();
 // with this name is not "unused" (allow, allow_field, has_permission, has_role, has_relation,
 // requires_approval, can_approve, rate_limit).
 bool IsRootPredicate(std::string_view name);
+
+// A has_role or has_relation call in a rule body (the policy's own rules and those its shorthands
+// expand to): the role or relation name it reads ("" when a variable) and each argument's type as
+// far as the rule says ("" = any). With the names the blocks declare, these are the only
+// has_role/has_relation facts that can matter; Policy::CheckFact rejects the others.
+struct NameUse {
+  std::string predicate;
+  std::string name;
+  std::vector<std::string> arg_types;
+};
+std::vector<NameUse> RoleAndRelationUses(const DesugaredPolicy& policy);
+
+// The built-in the engine computes rather than looks up: time_within(tz, days, from, to) (see
+// polar/time_window.h). Its arguments must be bound; it binds nothing.
+inline constexpr std::string_view kTimeWithin = "time_within";
+inline bool IsTimeWithin(const Expr& e) { return e.kind == Expr::Kind::kCall && e.name == kTimeWithin && e.args.size() == 4; }
+
+// Stored and context facts have 1 to kMaxFactArity arguments (Oso Cloud's limit).
+inline constexpr size_t kMaxFactArity = 5;
 
 // Nesting limit for parenthesized/negated expressions; deeper input is a syntax error.
 inline constexpr int kMaxExprNesting = 256;

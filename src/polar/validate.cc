@@ -14,6 +14,7 @@
 #include "absl/strings/str_join.h"
 #include "polar/internal.h"
 #include "polar/polar.h"
+#include "polar/time_window.h"
 
 namespace mandate::polar::internal {
 namespace {
@@ -234,6 +235,7 @@ bool UnificationBinds(const Term& other, const std::set<std::string>& bound) {
 void AddBindings(const Expr& e, std::set<std::string>* bound) {
   switch (e.kind) {
     case Expr::Kind::kCall:
+      if (IsTimeWithin(e)) return;  // computed from its arguments: binds nothing
       for (const Term& a : e.args) {
         if (a.kind == Term::Kind::kVar) bound->insert(a.name);
       }
@@ -360,18 +362,52 @@ class RuleChecker {
         CheckArity(e.name, e.args.size(), e.span, false);
         called_[e.name].insert(static_cast<int>(e.args.size()));
         if (!arities_.count(e.name)) WarnUndefined(e);
+        if (IsTimeWithin(e)) CheckTimeWithinLiterals(e);
       }
     });
     reported_vars_.clear();
     CheckBindings(*rule.body, params);
   }
 
-  // A call to a predicate no rule or declare defines reads stored facts; that is often a typo.
+  // time_within's literal arguments are checked here, each at its own position, so that a bad zone
+  // or day list is a validation error rather than a deny at run time.
+  void CheckTimeWithinLiterals(const Expr& call) {
+    static constexpr const char* kWhat[] = {"time zone", "days", "from time", "to time"};
+    std::optional<int32_t> from, to;
+    for (size_t i = 0; i < 4; ++i) {
+      const Term& a = call.args[i];
+      if (a.kind == Term::Kind::kVar || a.kind == Term::Kind::kWildcard) continue;
+      if (a.kind != Term::Kind::kString) {
+        r_.Error(a.span, absl::StrCat("time_within: the ", kWhat[i], " must be a String, not ", FormatTerm(a)));
+        continue;
+      }
+      absl::Status s;
+      if (i == 0) {
+        s = ParseTimeZone(a.str).status();
+      } else if (i == 1) {
+        s = ParseDays(a.str).status();
+      } else {
+        absl::StatusOr<int32_t> t = ParseClockTime(a.str, /*allow_end_of_day=*/i == 3);
+        s = t.status();
+        if (t.ok()) (i == 2 ? from : to) = *t;
+      }
+      if (!s.ok()) r_.Error(a.span, absl::StrCat("time_within: ", s.message()));
+    }
+    if (from && to && *from == *to) {
+      r_.Error(call.args[3].span, "time_within: the window is empty (from equals to)",
+               "for a whole day write \"00:00\" to \"24:00\"");
+    }
+  }
+
+  // A call to a predicate no rule or declare defines reads stored facts; that is often a typo, but
+  // just as often a fact-only predicate (has_group), so only a near miss of the same arity warns.
   void WarnUndefined(const Expr& call) {
     if (!warned_undefined_.insert(call.name).second) return;
     std::vector<std::string> names;
-    for (const auto& [n, a] : arities_) names.push_back(n);
-    std::string hint = DidYouMean(call.name, names);
+    for (const auto& [n, a] : arities_) {
+      if (a.count(static_cast<int>(call.args.size()))) names.push_back(n);
+    }
+    std::string hint = DidYouMean(call.name, names, /*max_edits=*/1);
     if (hint.empty()) return;
     r_.Warning(call.name_span, absl::StrCat(call.name, " is not defined by any rule or declare; it will only match stored facts"),
                std::move(hint));
@@ -389,6 +425,16 @@ class RuleChecker {
   // around `e`.
   void CheckBindings(const Expr& e, const std::set<std::string>& bound) {
     switch (e.kind) {
+      case Expr::Kind::kCall:
+        if (!IsTimeWithin(e)) return;
+        for (const Term& a : e.args) {
+          if (a.kind == Term::Kind::kVar && !bound.count(a.name)) {
+            UnboundVar(a, absl::StrCat("variable ", a.name, " is not bound in time_within"),
+                       absl::StrCat("time_within needs its four arguments; bind ", a.name,
+                                    " first, e.g. with a fact such as work_hours(user, tz, days, from, to)"));
+          }
+        }
+        return;
       case Expr::Kind::kCompare:
       case Expr::Kind::kMatches: {
         for (size_t i = 0; i < e.args.size(); ++i) {
@@ -551,6 +597,12 @@ class RuleChecker {
   void CheckFacts() {
     const auto sigs = InferSignatures(policy_, rules_, /*declared_only=*/true);
     auto check = [&](const std::string& predicate, const std::vector<Term>& args, const Span& span, std::string_view text) {
+      if (args.size() > kMaxFactArity) {
+        r_.Error(span, absl::StrCat("fact ", std::string(text), " has ", args.size(), " arguments; facts have 1 to ",
+                                    kMaxFactArity),
+                 "split it into several facts");
+        return;
+      }
       auto it = sigs.find(predicate);
       if (it == sigs.end()) return;
       for (const Signature& s : it->second) {
@@ -576,7 +628,8 @@ class RuleChecker {
                "change the fact's argument types, or add a `declare` for this shape");
     };
     for (const Rule& rule : policy_.rules) {
-      if (!rule.body) check(rule.name, rule.params, rule.span, FormatRule(rule));
+      // A bodiless rule is a rule, not a stored fact: only the signature applies, not the fact arity limit.
+      if (!rule.body && rule.params.size() <= kMaxFactArity) check(rule.name, rule.params, rule.span, FormatRule(rule));
     }
     for (const Test& t : policy_.tests) {
       for (const FactLiteral& f : t.setup_facts) check(f.predicate, f.args, f.span, FormatFact(f));
@@ -625,7 +678,7 @@ class RuleChecker {
     for (const Fixture& f : policy_.fixtures) {
       auto [it, inserted] = fixtures.emplace(f.name, &f);
       if (!inserted) {
-        r_.Error(f.span, absl::StrCat("duplicate fixture ", f.name), absl::StrCat("first defined at ", r_.Where(it->second->span)));
+        r_.Error(f.span, absl::StrCat("duplicate fixture \"", f.name, "\""), absl::StrCat("first defined at ", r_.Where(it->second->span)));
       } else {
         fixture_names.push_back(f.name);
       }
@@ -636,7 +689,7 @@ class RuleChecker {
     for (const Test& t : policy_.tests) {
       for (const NameDecl& ref : t.fixtures) {
         if (!fixtures.count(ref.name)) {
-          r_.Error(ref.span, absl::StrCat("unknown fixture ", ref.name, " in test \"", t.name, "\""),
+          r_.Error(ref.span, absl::StrCat("unknown fixture \"", ref.name, "\" in test \"", t.name, "\""),
                    NameHint(ref.name, fixture_names, absl::StrCat("define it with `test fixture ", ref.name, " { ... }`")));
         }
       }
@@ -730,6 +783,11 @@ void ValidateDeclarations(const Policy& policy, const TypeEnv& env, const Source
     for (const Shorthand& sh : block.shorthands) CheckShorthand(block, sh, r);
   }
   for (const Declare& d : policy.declares) {
+    if (d.types.size() > kMaxFactArity) {
+      r.Error(d.span, absl::StrCat("declare ", d.name, " has ", d.types.size(), " argument types; facts have 1 to ",
+                                   kMaxFactArity),
+              "split the fact into several facts");
+    }
     for (size_t i = 0; i < d.types.size(); ++i) {
       r.CheckType(d.types[i], i < d.type_spans.size() ? d.type_spans[i] : d.span, absl::StrCat("declare ", d.name));
     }

@@ -125,7 +125,7 @@ group_check() {
   expect_lines 2 err '^syntax_error\.polar:4:[0-9]+: error: ' '^error: the policy has errors' \
     -- check -p syntax_error.polar User:a read Doc:b
   expect_lines 2 err '^error: .*bad_json\.jsonl:2' -- check -p rbac.polar -f bad_json.jsonl User:a read Doc:b
-  expect_lines 2 err '^error: unknown_predicate\.jsonl: .*has_colour' \
+  expect_lines 2 err '^error: unknown_predicate\.jsonl:1: .*has_colour' \
     -- check -p rbac.polar -f unknown_predicate.jsonl User:a read Doc:b
   expect_lines 2 err '^error: .*--context-fact' -- check -p rbac.polar User:a read Doc:b -c 'has_role(User{"a"}'
   expect_lines 2 err '^error: --context-fact .*has_colour' -- check -p rbac.polar User:a read Doc:b -c 'has_colour(Doc{"b"}, "red")'

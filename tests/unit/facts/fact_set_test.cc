@@ -198,5 +198,76 @@ TEST(FactSetTest, MatchesAReferenceModelUnderRandomWrites) {
   EXPECT_EQ(all, model);
 }
 
+FactChange InsertUntil(std::vector<Value> t, int64_t at) {
+  FactChange c = Insert(std::move(t));
+  c.expires_at = at;
+  return c;
+}
+
+bool LiveAt(const FactSet& fs, const std::vector<Value>& t, int64_t now) {
+  const RelationView v = fs.Relation(kRole);
+  return v.Contains(t.data()) && v.Live(t.data(), now);
+}
+
+TEST(FactSetExpiryTest, SetsWithoutExpiryHaveNoExpiryTable) {
+  FactSet fs = FactSet().Apply({Insert(Role(1, "admin", 1))});
+  EXPECT_FALSE(fs.has_expiry());
+  EXPECT_EQ(fs.Relation(kRole).expiry, nullptr);
+  EXPECT_EQ(fs.ExpiresAt(kRole, Role(1, "admin", 1).data()), std::nullopt);
+}
+
+TEST(FactSetExpiryTest, AnExpiredFactIsNotLiveFromItsExpiryOn) {
+  FactSet fs = FactSet().Apply({InsertUntil(Role(1, "admin", 1), 1000), Insert(Role(2, "admin", 1))});
+  ASSERT_TRUE(fs.has_expiry());
+  EXPECT_TRUE(LiveAt(fs, Role(1, "admin", 1), 999));
+  EXPECT_FALSE(LiveAt(fs, Role(1, "admin", 1), 1000));
+  EXPECT_TRUE(LiveAt(fs, Role(2, "admin", 1), 5000));  // no expiry
+  EXPECT_EQ(fs.ExpiresAt(kRole, Role(1, "admin", 1).data()), 1000);
+  EXPECT_EQ(fs.size(), 2u);  // still stored until deleted
+}
+
+TEST(FactSetExpiryTest, ReinsertingKeepsTheLaterExpiry) {
+  FactSet fs = FactSet().Apply({InsertUntil(Role(1, "admin", 1), 1000)});
+  bool changed = false;
+  FactSet shorter = fs.Apply({InsertUntil(Role(1, "admin", 1), 500)}, &changed);
+  EXPECT_FALSE(changed);
+  EXPECT_EQ(shorter.ExpiresAt(kRole, Role(1, "admin", 1).data()), 1000);
+  FactSet longer = fs.Apply({InsertUntil(Role(1, "admin", 1), 2000)}, &changed);
+  EXPECT_TRUE(changed);
+  EXPECT_EQ(longer.ExpiresAt(kRole, Role(1, "admin", 1).data()), 2000);
+  FactSet forever = fs.Apply({Insert(Role(1, "admin", 1))}, &changed);
+  EXPECT_TRUE(changed);
+  EXPECT_FALSE(forever.has_expiry());
+  EXPECT_TRUE(LiveAt(forever, Role(1, "admin", 1), 1'000'000));
+  // A permanent fact stays permanent when a grant with an expiry is inserted over it.
+  FactSet permanent = FactSet().Apply({Insert(Role(3, "admin", 1))}).Apply({InsertUntil(Role(3, "admin", 1), 10)}, &changed);
+  EXPECT_FALSE(changed);
+  EXPECT_TRUE(LiveAt(permanent, Role(3, "admin", 1), 100));
+}
+
+TEST(FactSetExpiryTest, DeletesDropTheExpiryAndReinsertsStartAfresh) {
+  FactSet fs = FactSet().Apply({InsertUntil(Role(1, "admin", 1), 1000), InsertUntil(Role(2, "admin", 1), 1000)});
+  ArgPattern any;
+  ArgPattern user1{S("User"), true, S("u1")};
+  FactSet deleted = fs.Apply({Delete({user1, any, any})});
+  EXPECT_FALSE(deleted.Relation(kRole).Contains(Role(1, "admin", 1).data()));
+  EXPECT_EQ(deleted.ExpiresAt(kRole, Role(1, "admin", 1).data()), std::nullopt);
+  EXPECT_EQ(deleted.ExpiresAt(kRole, Role(2, "admin", 1).data()), 1000);
+  FactSet again = deleted.Apply({Insert(Role(1, "admin", 1))});
+  EXPECT_TRUE(LiveAt(again, Role(1, "admin", 1), 5000));
+  FactSet none = again.Apply({Delete({any, any, any})});
+  EXPECT_FALSE(none.has_expiry());
+}
+
+TEST(FactSetExpiryTest, ExpirySurvivesFoldingTheDeltaIntoTheBase) {
+  std::vector<FactChange> many;
+  for (int i = 0; i < 3000; ++i) many.push_back(Insert(Role(i, "member", 7)));
+  FactSet fs = FactSet().Apply({InsertUntil(Role(1, "admin", 1), 1000)});
+  fs = fs.Apply(many);  // large enough to fold
+  EXPECT_EQ(fs.delta_size(), 0u);
+  EXPECT_FALSE(LiveAt(fs, Role(1, "admin", 1), 1000));
+  EXPECT_TRUE(LiveAt(fs, Role(1, "admin", 1), 999));
+}
+
 }  // namespace
 }  // namespace mandate::facts

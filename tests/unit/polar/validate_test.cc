@@ -290,8 +290,8 @@ TEST(ValidateTest, Fixtures) {
 test fixture base { }
 test "t" { setup { fixture bsae; fixture other; } assert has_role(User{"a"}, "member", Org{"o"}); }
 )");
-  EXPECT_THAT(a.Errors(), ElementsAre("9:1: duplicate fixture base", "10:28: unknown fixture bsae in test \"t\"",
-                                      "10:42: unknown fixture other in test \"t\""));
+  EXPECT_THAT(a.Errors(), ElementsAre("9:1: duplicate fixture \"base\"", "10:28: unknown fixture \"bsae\" in test \"t\"",
+                                      "10:42: unknown fixture \"other\" in test \"t\""));
   EXPECT_EQ(HintOf(a, "bsae"), "did you mean \"base\"?");
 }
 
@@ -344,6 +344,96 @@ TEST(ValidateTest, SingletonHeadVariablesAreFine) {
   Analyzed a = AnalyzeText(std::string(kBase) + "allow(actor: User, action: String, org: Org) if has_role(actor, \"member\", org);\n");
   EXPECT_TRUE(a.policy.has_value());
   EXPECT_THAT(a.diags, IsEmpty());
+}
+
+TEST(ValidateTest, TimeWithinLiteralsAreCheckedWhereWritten) {
+  Analyzed a = Bad(R"(resource Doc { permissions = ["a", "b"];
+  "a" if time_within("Mars/Olympus", "mon-fry", "9:00", "24:00");
+  "b" if time_within("UTC", "*", "10:00", "10:00");
+}
+)");
+  EXPECT_THAT(a.Errors(),
+              ElementsAre("9:22: time_within: time zone \"Mars/Olympus\" is not a known IANA time zone (e.g. "
+                          "\"America/New_York\", \"UTC\")",
+                          HasSubstr("9:38: time_within: days \"mon-fry\": unknown day \"fry\""),
+                          "9:49: time_within: time \"9:00\" is not HH:MM between 00:00 and 23:59",
+                          "10:43: time_within: the window is empty (from equals to)"));
+}
+
+TEST(ValidateTest, TimeWithinNeedsBoundArgumentsAndIsNotAFact) {
+  Analyzed a = Bad(R"(resource Doc { permissions = ["a"];
+  "a" if time_within(tz, "*", "08:00", "17:00");
+}
+)");
+  EXPECT_THAT(a.Errors(), ElementsAre("9:22: variable tz is not bound in time_within"));
+  Analyzed ok = AnalyzeText(std::string(kBase) + R"(resource Doc { permissions = ["a"];
+  "a" if hours(tz) and time_within(tz, "*", "08:00", "17:00");
+}
+)");
+  ASSERT_TRUE(ok.policy.has_value());
+  EXPECT_FALSE(ok.policy->signatures.contains("time_within"));
+  EXPECT_TRUE(ok.policy->signatures.contains("hours"));
+  EXPECT_TRUE(ok.policy->signatures.contains("context"));
+  EXPECT_TRUE(ok.policy->signatures.contains("acts_for"));
+}
+
+TEST(ValidateTest, ListsAppearOncePerBlock) {
+  Analyzed a = AnalyzeText(R"(resource Doc {
+  roles = ["a"];
+  permissions = ["p"];
+  roles = ["b"];
+}
+)");
+  EXPECT_FALSE(a.policy.has_value());
+  EXPECT_THAT(a.Errors(), ElementsAre("4:3: `roles = ...` appears twice in this block"));
+  EXPECT_EQ(HintOf(a, "appears twice"), "merge it into the one at line 2");
+}
+
+TEST(ValidateTest, FactsHaveAtMostFiveArguments) {
+  Analyzed a = Bad(R"(declare big(Org, Org, Org, Org, Org, Org);
+test "t" { setup { p(1, 2, 3, 4, 5, 6); } }
+)");
+  EXPECT_THAT(a.Errors(), ElementsAre(HasSubstr("8:1: declare big has 6 argument types; facts have 1 to 5"),
+                                      HasSubstr("9:20: fact p(1, 2, 3, 4, 5, 6) has 6 arguments; facts have 1 to 5")));
+}
+
+TEST(ValidateTest, UndefinedCallsSuggestOnlyNearNamesOfTheSameArity) {
+  Analyzed a = AnalyzeText(R"(actor User {}
+resource Group {}
+allow(u: User, "r", g: Group) if has_group(u, g);
+allow(u: User, "w", g: Group) if has_rol(u, "x", g);
+allow(u: User, "x", g: Group) if has_rol(u, g, "y", "z");
+)");
+  ASSERT_TRUE(a.policy.has_value());
+  EXPECT_THAT(a.Warnings(), ElementsAre(HasSubstr("4:34: has_rol is not defined")));
+  EXPECT_EQ(HintOf(a, "has_rol is not defined"), "did you mean \"has_role\"?");
+}
+
+TEST(ParseTest, TestClocks) {
+  Analyzed a = AnalyzeText(R"(actor User {}
+test "t" {
+  setup { at "2026-11-30T09:30:00-05:00"; }
+  assert has_role(User{"a"}, "r");
+  at 100;
+  assert has_role(User{"a"}, "r");
+}
+test "bad" { setup { at "30/11/2026"; } }
+)");
+  EXPECT_THAT(a.Errors(), ElementsAre(HasSubstr("8:25: `at`: \"30/11/2026\" is not an RFC 3339 time")));
+  Analyzed ok = AnalyzeText(R"(actor User {}
+global { roles = ["r"]; }
+test "t" {
+  setup { at "2026-11-30T09:30:00-05:00"; }
+  assert has_role(User{"a"}, "r");
+  at 100;
+  assert has_role(User{"a"}, "r");
+}
+)");
+  ASSERT_TRUE(ok.policy.has_value()) << ok.Errors()[0];
+  const polar::Test& t = ok.policy->tests[0];
+  EXPECT_EQ(t.now_unix, 1796049000);
+  EXPECT_EQ(t.assertions[0].now_unix, std::nullopt);
+  EXPECT_EQ(t.assertions[1].now_unix, 100);
 }
 
 }  // namespace
