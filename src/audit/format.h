@@ -1,0 +1,80 @@
+// The on-disk format of the audit log: segment files of framed, hash-chained records.
+//
+//   segment file  := "MNDAUDT1" frame*            named seg-<first seq, 20 digits>.log
+//   frame         := len:u32le crc32c(payload):u32le payload
+//   payload       := type:u8 seq:u64le time_us:i64le prev_hash:32 bytes body
+//
+// `prev_hash` is the SHA-256 of the previous record's payload (32 zero bytes before the first
+// record), so each record commits to the whole history before it. The body is a JSON object: an
+// audit entry (type kEntry) or a signed checkpoint (type kCheckpoint). docs/audit.md describes it.
+#ifndef MANDATE_AUDIT_FORMAT_H_
+#define MANDATE_AUDIT_FORMAT_H_
+
+#include <array>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/statusor.h"
+
+namespace mandate::audit {
+
+using Hash = std::array<unsigned char, 32>;
+
+inline constexpr std::string_view kSegmentMagic = "MNDAUDT1";
+inline constexpr size_t kFrameHeaderBytes = 8;
+inline constexpr size_t kPayloadHeaderBytes = 1 + 8 + 8 + 32;
+// A frame longer than this is damage, not a record (entries are capped far below it).
+inline constexpr uint32_t kMaxPayloadBytes = 16u << 20;
+
+enum class RecordType : uint8_t { kEntry = 1, kCheckpoint = 2 };
+
+// One decoded record. `body` points into the buffer it was decoded from.
+struct RecordView {
+  RecordType type = RecordType::kEntry;
+  uint64_t seq = 0;
+  int64_t time_us = 0;
+  Hash prev{};
+  std::string_view body;
+  std::string_view payload;  // what the chain hashes
+};
+
+uint32_t Crc32c(std::string_view data);
+// SHA-256 of `data` (OpenSSL EVP).
+Hash Sha256(std::string_view data);
+std::string HexHash(const Hash& h);
+std::optional<Hash> ParseHexHash(std::string_view hex);
+
+// Appends the frame of one record to `out` and returns the record's hash (SHA-256 of its payload).
+Hash AppendFrame(RecordType type, uint64_t seq, int64_t time_us, const Hash& prev, std::string_view body,
+                 std::string* out);
+
+// Decodes the frame at `data[offset..]`. On success sets *record and *next (the offset after the
+// frame). Errors (DataLoss) say what is wrong: a truncated frame, an impossible length, a checksum
+// mismatch or an unknown record type. Never reads outside `data`.
+absl::Status DecodeFrame(std::string_view data, size_t offset, RecordView* record, size_t* next);
+
+// Segment files of an audit directory, sorted by their first sequence number.
+struct SegmentFile {
+  std::string path;
+  std::string name;
+  uint64_t first_seq = 0;
+};
+std::string SegmentName(uint64_t first_seq);
+absl::StatusOr<std::vector<SegmentFile>> ListSegments(const std::string& dir);
+
+// Microseconds since the Unix epoch as RFC 3339 UTC with microseconds ("2026-11-30T03:10:00.123456Z").
+std::string FormatTime(int64_t time_us);
+// RFC 3339 (e.g. 2026-11-30T03:10:00Z), a date (2026-11-30), Unix seconds, or a duration before now
+// ("15m", "2h", "3d").
+absl::StatusOr<int64_t> ParseTimeArg(std::string_view text);
+int64_t NowMicros();
+
+// Reads a file from `offset` to its end. NotFound if it does not exist.
+absl::StatusOr<std::string> ReadWholeFile(const std::string& path, uint64_t offset = 0);
+
+}  // namespace mandate::audit
+
+#endif  // MANDATE_AUDIT_FORMAT_H_
