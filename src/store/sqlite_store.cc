@@ -10,6 +10,7 @@
 #include <cstring>
 #include <deque>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <mutex>
 
@@ -50,6 +51,19 @@ constexpr const char* kMigrations[] = {
       version INTEGER PRIMARY KEY, revision INTEGER NOT NULL, sha256 TEXT NOT NULL,
       filename TEXT NOT NULL, source TEXT NOT NULL, created_at TEXT NOT NULL);
     )sql",
+    // 2: agents, tasks and grants (facts with an expiry or a task; the fact as Oso wire JSON).
+    R"sql(
+    CREATE TABLE agents(
+      id TEXT PRIMARY KEY, owner_type TEXT NOT NULL, owner_id TEXT NOT NULL, description TEXT NOT NULL,
+      status TEXT NOT NULL, created_at TEXT NOT NULL, updated_at TEXT NOT NULL) WITHOUT ROWID;
+    CREATE TABLE tasks(
+      id TEXT PRIMARY KEY, status TEXT NOT NULL, created_at TEXT NOT NULL, completed_at TEXT NOT NULL) WITHOUT ROWID;
+    CREATE TABLE grants(
+      id INTEGER PRIMARY KEY AUTOINCREMENT, fact TEXT NOT NULL, task TEXT NOT NULL, expires_at INTEGER,
+      created_at TEXT NOT NULL);
+    CREATE INDEX grants_by_task ON grants(task);
+    CREATE INDEX grants_by_expiry ON grants(expires_at) WHERE expires_at IS NOT NULL;
+    )sql",
 };
 constexpr int kSchemaVersion = sizeof(kMigrations) / sizeof(kMigrations[0]);
 
@@ -86,6 +100,7 @@ class Stmt {
     return p ? std::string(p, static_cast<size_t>(sqlite3_column_bytes(stmt_, col))) : std::string();
   }
   int64_t Int(int col) const { return sqlite3_column_int64(stmt_, col); }
+  bool IsNull(int col) const { return sqlite3_column_type(stmt_, col) == SQLITE_NULL; }
 
  private:
   sqlite3_stmt* stmt_ = nullptr;
@@ -114,8 +129,21 @@ class SqliteStore final : public Store {
   absl::StatusOr<std::vector<PolicyVersion>> ListPolicyVersions() override;
   absl::StatusOr<PolicyVersion> GetPolicyVersion(int64_t version) override;
   absl::StatusOr<std::vector<ChangelogEntry>> ChangesSince(uint64_t after, size_t limit) override;
+  absl::StatusOr<std::vector<AgentRecord>> ListAgents() override;
+  absl::StatusOr<AgentRecord> PutAgent(const AgentRecord& agent) override;
+  absl::Status DeleteAgent(const std::string& id) override;
+  absl::Status AddGrants(std::vector<GrantRecord>* grants) override;
+  absl::StatusOr<std::vector<GrantRecord>> ListGrants() override;
+  absl::StatusOr<TaskRecord> CompleteTask(const std::string& id) override;
+  absl::StatusOr<TaskRecord> GetTask(const std::string& id) override;
+  absl::StatusOr<int64_t> PurgeExpiredGrants(int64_t now_unix) override;
 
  private:
+  // Runs `body` in its own IMMEDIATE transaction (committed if it returns OK, else rolled back).
+  // Callers hold conn_mu_; a group commit holds it for its whole transaction, so these never nest.
+  absl::Status InTransaction(const std::function<absl::Status()>& body);
+  // The task row (NotFound if none); call with conn_mu_ held.
+  absl::StatusOr<TaskRecord> ReadTask(const std::string& id);
   // A queued Write, owned by the waiting caller's stack frame.
   struct Writer {
     const Mutation* mutation = nullptr;
@@ -347,6 +375,203 @@ absl::StatusOr<std::vector<ChangelogEntry>> SqliteStore::ChangesSince(uint64_t a
   }
   if (rc != SQLITE_DONE) return Error("reading the changelog");
   return out;
+}
+
+absl::Status SqliteStore::InTransaction(const std::function<absl::Status()>& body) {
+  if (absl::Status s = Exec("BEGIN IMMEDIATE"); !s.ok()) return s;
+  absl::Status s = body();
+  if (s.ok()) s = Exec("COMMIT");
+  if (!s.ok()) Exec("ROLLBACK").IgnoreError();
+  return s;
+}
+
+absl::StatusOr<std::vector<AgentRecord>> SqliteStore::ListAgents() {
+  std::lock_guard<std::mutex> l(conn_mu_);
+  absl::StatusOr<Stmt*> q = Cached(
+      "SELECT id, owner_type, owner_id, description, status, created_at, updated_at FROM agents ORDER BY id");
+  if (!q.ok()) return q.status();
+  std::vector<AgentRecord> out;
+  int rc;
+  while ((rc = (*q)->Step()) == SQLITE_ROW) {
+    const Stmt& r = **q;
+    out.push_back(AgentRecord{r.Text(0), TypedValue{r.Text(1), r.Text(2)}, r.Text(3), r.Text(4), r.Text(5), r.Text(6)});
+  }
+  (*q)->Reset();
+  if (rc != SQLITE_DONE) return Error("listing agents");
+  return out;
+}
+
+absl::StatusOr<AgentRecord> SqliteStore::PutAgent(const AgentRecord& agent) {
+  std::lock_guard<std::mutex> l(conn_mu_);
+  AgentRecord stored = agent;
+  stored.updated_at = NowRfc3339();
+  absl::Status s = InTransaction([&]() -> absl::Status {
+    absl::StatusOr<Stmt*> get = Cached("SELECT created_at FROM agents WHERE id = ?");
+    if (!get.ok()) return get.status();
+    (*get)->Bind(1, agent.id);
+    const int rc = (*get)->Step();
+    stored.created_at = rc == SQLITE_ROW ? (*get)->Text(0) : stored.updated_at;
+    (*get)->Reset();
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) return Error("reading an agent");
+    absl::StatusOr<Stmt*> put = Cached("INSERT OR REPLACE INTO agents VALUES(?, ?, ?, ?, ?, ?, ?)");
+    if (!put.ok()) return put.status();
+    Stmt& q = **put;
+    q.Bind(1, stored.id);
+    q.Bind(2, stored.owner.type);
+    q.Bind(3, stored.owner.id);
+    q.Bind(4, stored.description);
+    q.Bind(5, stored.status);
+    q.Bind(6, stored.created_at);
+    q.Bind(7, stored.updated_at);
+    return StepDone(q, "storing an agent");
+  });
+  if (!s.ok()) return s;
+  return stored;
+}
+
+absl::Status SqliteStore::DeleteAgent(const std::string& id) {
+  std::lock_guard<std::mutex> l(conn_mu_);
+  absl::StatusOr<Stmt*> del = Cached("DELETE FROM agents WHERE id = ?");
+  if (!del.ok()) return del.status();
+  (*del)->Bind(1, id);
+  if (absl::Status s = StepDone(**del, "deleting an agent"); !s.ok()) return s;
+  if (sqlite3_changes(db_) == 0) return absl::NotFoundError(absl::StrCat("no agent \"", id, "\""));
+  return absl::OkStatus();
+}
+
+absl::StatusOr<TaskRecord> SqliteStore::ReadTask(const std::string& id) {
+  absl::StatusOr<Stmt*> q = Cached(
+      "SELECT status, created_at, completed_at, (SELECT COUNT(*) FROM grants WHERE task = tasks.id) FROM tasks "
+      "WHERE id = ?");
+  if (!q.ok()) return q.status();
+  (*q)->Bind(1, id);
+  const int rc = (*q)->Step();
+  TaskRecord t;
+  t.id = id;
+  if (rc == SQLITE_ROW) {
+    t.status = (*q)->Text(0);
+    t.created_at = (*q)->Text(1);
+    t.completed_at = (*q)->Text(2);
+    t.grants = (*q)->Int(3);
+  }
+  (*q)->Reset();
+  if (rc == SQLITE_DONE) return absl::NotFoundError(absl::StrCat("no task \"", id, "\""));
+  if (rc != SQLITE_ROW) return Error("reading a task");
+  return t;
+}
+
+absl::Status SqliteStore::AddGrants(std::vector<GrantRecord>* grants) {
+  for (size_t i = 0; i < grants->size(); ++i) {
+    const GrantRecord& g = (*grants)[i];
+    if (g.fact.predicate.empty() || g.fact.args.size() > kMaxFactArgs) {
+      return absl::InvalidArgumentError(absl::StrCat("grant ", i, ": a fact needs a predicate and at most ",
+                                                     kMaxFactArgs, " arguments"));
+    }
+  }
+  std::lock_guard<std::mutex> l(conn_mu_);
+  const std::string now = NowRfc3339();
+  std::vector<int64_t> ids;
+  absl::Status s = InTransaction([&]() -> absl::Status {
+    for (const GrantRecord& g : *grants) {
+      if (!g.task.empty()) {
+        absl::StatusOr<TaskRecord> task = ReadTask(g.task);
+        if (task.ok() && task->status == "completed") {
+          return absl::FailedPreconditionError(
+              absl::StrCat("task \"", g.task, "\" is completed; its grants were revoked for good"));
+        }
+        if (!task.ok() && task.status().code() != absl::StatusCode::kNotFound) return task.status();
+        if (!task.ok()) {
+          absl::StatusOr<Stmt*> ins = Cached("INSERT INTO tasks VALUES(?, 'active', ?, '')");
+          if (!ins.ok()) return ins.status();
+          (*ins)->Bind(1, g.task);
+          (*ins)->Bind(2, now);
+          if (absl::Status st = StepDone(**ins, "creating a task"); !st.ok()) return st;
+        }
+      }
+      absl::StatusOr<Stmt*> ins = Cached("INSERT INTO grants(fact, task, expires_at, created_at) VALUES(?, ?, ?, ?)");
+      if (!ins.ok()) return ins.status();
+      Stmt& q = **ins;
+      const std::string fact = boost::json::serialize(EncodeFact(g.fact));
+      q.Bind(1, fact);
+      q.Bind(2, g.task);
+      if (g.expires_at) q.Bind(3, *g.expires_at);  // unbound = NULL
+      q.Bind(4, now);
+      if (absl::Status st = StepDone(q, "storing a grant"); !st.ok()) return st;
+      ids.push_back(sqlite3_last_insert_rowid(db_));
+    }
+    return absl::OkStatus();
+  });
+  if (!s.ok()) return s;
+  for (size_t i = 0; i < grants->size(); ++i) {
+    (*grants)[i].id = ids[i];
+    (*grants)[i].created_at = now;
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<GrantRecord>> SqliteStore::ListGrants() {
+  std::lock_guard<std::mutex> l(conn_mu_);
+  absl::StatusOr<Stmt*> q = Cached("SELECT id, fact, task, expires_at, created_at FROM grants ORDER BY id");
+  if (!q.ok()) return q.status();
+  std::vector<GrantRecord> out;
+  absl::Status problem = absl::OkStatus();
+  int rc;
+  while ((rc = (*q)->Step()) == SQLITE_ROW) {
+    const Stmt& r = **q;
+    absl::StatusOr<Fact> fact = DecodeStoredFact(r.Text(1));
+    if (!fact.ok()) {
+      problem = fact.status();
+      break;
+    }
+    GrantRecord g;
+    g.id = r.Int(0);
+    g.fact = *std::move(fact);
+    g.task = r.Text(2);
+    if (!r.IsNull(3)) g.expires_at = r.Int(3);
+    g.created_at = r.Text(4);
+    out.push_back(std::move(g));
+  }
+  (*q)->Reset();
+  if (!problem.ok()) return problem;
+  if (rc != SQLITE_DONE) return Error("listing grants");
+  return out;
+}
+
+absl::StatusOr<TaskRecord> SqliteStore::CompleteTask(const std::string& id) {
+  std::lock_guard<std::mutex> l(conn_mu_);
+  absl::StatusOr<TaskRecord> out = absl::InternalError("task not completed");
+  absl::Status s = InTransaction([&]() -> absl::Status {
+    out = ReadTask(id);
+    if (!out.ok() || out->status == "completed") return out.status();
+    absl::StatusOr<Stmt*> del = Cached("DELETE FROM grants WHERE task = ?");
+    if (!del.ok()) return del.status();
+    (*del)->Bind(1, id);
+    if (absl::Status st = StepDone(**del, "revoking a task's grants"); !st.ok()) return st;
+    absl::StatusOr<Stmt*> up = Cached("UPDATE tasks SET status = 'completed', completed_at = ? WHERE id = ?");
+    if (!up.ok()) return up.status();
+    out->status = "completed";
+    out->completed_at = NowRfc3339();
+    out->grants = 0;
+    (*up)->Bind(1, out->completed_at);
+    (*up)->Bind(2, id);
+    return StepDone(**up, "completing a task");
+  });
+  if (!s.ok()) return s;
+  return out;
+}
+
+absl::StatusOr<TaskRecord> SqliteStore::GetTask(const std::string& id) {
+  std::lock_guard<std::mutex> l(conn_mu_);
+  return ReadTask(id);
+}
+
+absl::StatusOr<int64_t> SqliteStore::PurgeExpiredGrants(int64_t now_unix) {
+  std::lock_guard<std::mutex> l(conn_mu_);
+  absl::StatusOr<Stmt*> del = Cached("DELETE FROM grants WHERE expires_at IS NOT NULL AND expires_at <= ?");
+  if (!del.ok()) return del.status();
+  (*del)->Bind(1, now_unix);
+  if (absl::Status s = StepDone(**del, "purging expired grants"); !s.ok()) return s;
+  return static_cast<int64_t>(sqlite3_changes(db_));
 }
 
 // Checks what the schema can hold, before a write is queued.

@@ -80,6 +80,37 @@ struct ChangelogEntry {
   std::string data;  // insert/delete: the fact or pattern as Oso wire JSON; policy: the version number
 };
 
+// --- Agents, grants and tasks (docs/agents.md). These are not facts: they are kept apart from the
+// revisioned fact set (the agents module feeds them to each request), so writing them does not
+// take a revision. Each method is atomic and durable when it returns OK.
+
+// A registered agent. The owner's type is "" when the agent has no owner.
+struct AgentRecord {
+  std::string id;
+  TypedValue owner;
+  std::string description;
+  std::string status = "active";  // "active" or "suspended"
+  std::string created_at;         // RFC 3339, UTC; set by the store
+  std::string updated_at;         // RFC 3339, UTC; set by the store
+};
+
+// A fact granted for a while or for a task. At least one of `task` and `expires_at` is set.
+struct GrantRecord {
+  int64_t id = 0;  // assigned by the store, increasing
+  Fact fact;
+  std::string task;                   // "" = no task
+  std::optional<int64_t> expires_at;  // unix seconds; the grant is gone from this second on
+  std::string created_at;             // RFC 3339, UTC; set by the store
+};
+
+struct TaskRecord {
+  std::string id;
+  std::string status = "active";  // "active" or "completed"
+  std::string created_at;
+  std::string completed_at;  // "" while active
+  int64_t grants = 0;        // grants still stored for the task (0 once completed)
+};
+
 // Thread safety: every method may be called from any thread concurrently. Writes from concurrent
 // callers are committed in groups (one transaction, one sync) but each stays atomic on its own.
 class Store {
@@ -108,6 +139,25 @@ class Store {
 
   // Changelog entries with revision > `after`, oldest first, at most `limit` of them.
   virtual absl::StatusOr<std::vector<ChangelogEntry>> ChangesSince(uint64_t after, size_t limit) = 0;
+
+  // Agents. PutAgent inserts or replaces by id (keeping created_at of an existing record) and
+  // returns the stored record; DeleteAgent returns NotFound for an unknown id.
+  virtual absl::StatusOr<std::vector<AgentRecord>> ListAgents() = 0;
+  virtual absl::StatusOr<AgentRecord> PutAgent(const AgentRecord& agent) = 0;
+  virtual absl::Status DeleteAgent(const std::string& id) = 0;
+
+  // Stores `grants` (all or none), assigning ids and created_at, and creates the tasks they name
+  // that do not exist yet. FailedPrecondition if one names a completed task: a task's grants are
+  // revoked for good when it completes. InvalidArgument for a fact the schema cannot hold.
+  virtual absl::Status AddGrants(std::vector<GrantRecord>* grants) = 0;
+  // Every stored grant, by id.
+  virtual absl::StatusOr<std::vector<GrantRecord>> ListGrants() = 0;
+  // Marks the task completed and deletes its grants, atomically; completing a completed task
+  // changes nothing. NotFound for an unknown task.
+  virtual absl::StatusOr<TaskRecord> CompleteTask(const std::string& id) = 0;
+  virtual absl::StatusOr<TaskRecord> GetTask(const std::string& id) = 0;
+  // Deletes the grants with expires_at <= `now_unix`; returns how many.
+  virtual absl::StatusOr<int64_t> PurgeExpiredGrants(int64_t now_unix) = 0;
 };
 
 struct SqliteOptions {

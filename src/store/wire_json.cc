@@ -2,6 +2,8 @@
 
 #include <boost/json.hpp>
 
+#include "absl/strings/str_cat.h"
+
 namespace mandate::store {
 
 namespace json = boost::json;
@@ -38,6 +40,29 @@ json::object EncodeFactPattern(const FactPattern& pattern) {
   o["predicate"] = pattern.predicate;
   o["args"] = std::move(args);
   return o;
+}
+
+absl::StatusOr<Fact> DecodeStoredFact(std::string_view text) {
+  boost::system::error_code ec;
+  json::value v = json::parse(text, ec);
+  const json::object* o = ec ? nullptr : v.if_object();
+  const json::value* predicate = o ? o->if_contains("predicate") : nullptr;
+  const json::value* args = o ? o->if_contains("args") : nullptr;
+  if (predicate == nullptr || !predicate->is_string() || args == nullptr || !args->is_array()) {
+    return absl::DataLossError(absl::StrCat("stored fact is not a fact: ", std::string(text)));
+  }
+  Fact f;
+  f.predicate = std::string(predicate->get_string());
+  for (const json::value& a : args->get_array()) {
+    const json::object* ao = a.if_object();
+    const json::value* t = ao ? ao->if_contains("type") : nullptr;
+    const json::value* id = ao ? ao->if_contains("id") : nullptr;
+    if (t == nullptr || !t->is_string() || id == nullptr || !id->is_string()) {
+      return absl::DataLossError(absl::StrCat("stored fact has a malformed argument: ", std::string(text)));
+    }
+    f.args.push_back(TypedValue{std::string(t->get_string()), std::string(id->get_string())});
+  }
+  return f;
 }
 
 }  // namespace mandate::store

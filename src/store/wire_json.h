@@ -6,6 +6,8 @@
 
 #include <boost/json/value.hpp>
 
+#include "absl/status/statusor.h"
+
 #include "mandate/mandate.h"
 
 namespace mandate::store {
@@ -14,6 +16,9 @@ boost::json::object EncodeTypedValue(const TypedValue& v);
 boost::json::object EncodeFact(const Fact& fact);
 // Wildcard arguments encode as null "type"/"id", as the clients send them.
 boost::json::object EncodeFactPattern(const FactPattern& pattern);
+// Decodes what EncodeFact wrote (the store reads back its own records; not for untrusted input,
+// which the server decodes with JSON-pointer errors).
+absl::StatusOr<Fact> DecodeStoredFact(std::string_view text);
 
 }  // namespace mandate::store
 

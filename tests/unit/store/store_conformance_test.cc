@@ -347,6 +347,75 @@ TEST_P(StoreConformanceTest, ValidateSeesEveryEarlierPolicyApplied) {
   }
 }
 
+TEST_P(StoreConformanceTest, AgentsArePutListedDeletedAndDurable) {
+  AgentRecord bot{"churn-bot", V("User", "alice"), "reviews churn", "active", "", ""};
+  auto put = store_->PutAgent(bot);
+  ASSERT_TRUE(put.ok()) << put.status();
+  EXPECT_FALSE(put->created_at.empty());
+  bot.status = "suspended";
+  bot.owner = TypedValue{};
+  auto again = store_->PutAgent(bot);
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->created_at, put->created_at);
+  ASSERT_TRUE(store_->PutAgent(AgentRecord{"a-first", V("User", "bob"), "", "active", "", ""}).ok());
+  Reopen();
+  auto agents = store_->ListAgents();
+  ASSERT_TRUE(agents.ok());
+  ASSERT_EQ(agents->size(), 2u);
+  EXPECT_EQ((*agents)[0].id, "a-first");
+  EXPECT_EQ((*agents)[1].status, "suspended");
+  EXPECT_TRUE((*agents)[1].owner.type.empty());
+  EXPECT_TRUE(store_->DeleteAgent("churn-bot").ok());
+  EXPECT_EQ(store_->DeleteAgent("churn-bot").code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(store_->ListAgents()->size(), 1u);
+  EXPECT_EQ(*store_->Revision(), 0u);  // agents are not facts: no revision
+}
+
+TEST_P(StoreConformanceTest, GrantsTasksCompletionAndPurge) {
+  std::vector<GrantRecord> grants(3);
+  grants[0].fact = kAliceAdmin;
+  grants[0].task = "t-1";
+  grants[1].fact = kBobMember;
+  grants[1].task = "t-1";
+  grants[1].expires_at = 100;
+  grants[2].fact = kPublic;
+  grants[2].expires_at = 200;
+  ASSERT_TRUE(store_->AddGrants(&grants).ok());
+  EXPECT_LT(grants[0].id, grants[1].id);
+  EXPECT_EQ(store_->GetTask("t-1")->grants, 2);
+  EXPECT_EQ(store_->GetTask("t-1")->status, "active");
+  EXPECT_EQ(store_->GetTask("t-2").status().code(), absl::StatusCode::kNotFound);
+  Reopen();
+  auto listed = store_->ListGrants();
+  ASSERT_TRUE(listed.ok()) << listed.status();
+  ASSERT_EQ(listed->size(), 3u);
+  EXPECT_EQ((*listed)[0].fact, kAliceAdmin);
+  EXPECT_FALSE((*listed)[0].expires_at.has_value());
+  EXPECT_EQ((*listed)[1].expires_at, 100);
+  // Purging deletes what expired at `now`, whatever its task.
+  EXPECT_EQ(*store_->PurgeExpiredGrants(100), 1);
+  EXPECT_EQ(store_->ListGrants()->size(), 2u);
+  // Completing revokes the task's grants for good.
+  auto done = store_->CompleteTask("t-1");
+  ASSERT_TRUE(done.ok()) << done.status();
+  EXPECT_EQ(done->status, "completed");
+  EXPECT_FALSE(done->completed_at.empty());
+  ASSERT_EQ(store_->ListGrants()->size(), 1u);
+  EXPECT_EQ((*store_->ListGrants())[0].fact, kPublic);
+  EXPECT_EQ(store_->CompleteTask("t-1")->completed_at, done->completed_at);
+  EXPECT_EQ(store_->CompleteTask("t-9").status().code(), absl::StatusCode::kNotFound);
+  // A grant for a completed task is refused, with the others of its call.
+  std::vector<GrantRecord> late(2);
+  late[0].fact = kRepoParent;
+  late[0].expires_at = 300;
+  late[1].fact = kAliceAdmin;
+  late[1].task = "t-1";
+  EXPECT_EQ(store_->AddGrants(&late).code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(store_->ListGrants()->size(), 1u);
+  Reopen();
+  EXPECT_EQ(store_->GetTask("t-1")->status, "completed");
+}
+
 absl::StatusOr<std::unique_ptr<Store>> OpenSqlite(const std::string& dir) { return OpenSqliteStore(dir); }
 
 INSTANTIATE_TEST_SUITE_P(Backends, StoreConformanceTest, ::testing::Values(StoreBackend{"sqlite", OpenSqlite}),

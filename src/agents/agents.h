@@ -1,0 +1,154 @@
+// Agents as first-class principals (DESIGN §4, docs/agents.md): the agent registry, expiring and
+// task grants, and the decision of POST /v1/check — the delegation ceiling over an on_behalf_of
+// chain, suspension, request context, and rate limits — on top of an engine Snapshot.
+//
+// Grants and registry entries are kept in the Store (durably) and in memory (immutable copies
+// swapped under a mutex); every check reads the copy current when it starts. Writers are
+// serialized and update memory only after the store committed, and before they return: a grant is
+// visible to the first check that starts after Grant returns, and a task's grants are invisible
+// to the first check that starts after CompleteTask returns. Expired grants are invisible from
+// their expiry second on; a background thread deletes them from storage.
+//
+// Thread safety: every method may be called from any thread.
+#ifndef MANDATE_AGENTS_AGENTS_H_
+#define MANDATE_AGENTS_AGENTS_H_
+
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+
+#include "agents/config.h"
+#include "agents/rate_limiter.h"
+#include "mandate/mandate.h"
+#include "store/store.h"
+
+namespace mandate::agents {
+
+// Reason codes of a /v1/check decision (docs/agents.md lists them).
+inline constexpr char kActorDenied[] = "actor_denied";
+inline constexpr char kDelegatorDenied[] = "delegator_denied";
+inline constexpr char kAgentSuspended[] = "agent_suspended";
+inline constexpr char kChainTooLong[] = "chain_too_long";
+inline constexpr char kDelegationNotBacked[] = "delegation_not_backed";
+inline constexpr char kRateLimited[] = "rate_limited";
+inline constexpr char kEvaluationError[] = "evaluation_error";
+
+struct CheckRequest {
+  TypedValue actor;
+  std::vector<TypedValue> on_behalf_of;  // the principals the actor acts for, nearest first
+  std::string action;
+  TypedValue resource;
+  std::vector<std::pair<std::string, TypedValue>> context;  // becomes context(key, value)
+  std::vector<Fact> context_facts;                          // request facts, already checked against the policy
+  int64_t now_unix = 0;  // the request's time: grant expiry, @current_unix_time, time_within
+  bool explain = false;
+  EvalLimits limits;
+};
+
+struct Reason {
+  std::string code;
+  std::string message;
+};
+
+struct CheckResult {
+  bool allowed = false;
+  std::vector<Reason> reasons;                 // empty for a plain allow
+  std::optional<int64_t> retry_after_seconds;  // with kRateLimited
+  // With CheckRequest::explain: the evaluation for the actor, then for each principal evaluated.
+  struct Evaluation {
+    TypedValue principal;
+    bool allowed = false;
+    Explanation explanation;
+  };
+  std::vector<Evaluation> evaluations;
+};
+
+struct AgentPatch {
+  std::optional<TypedValue> owner;  // type "" removes the owner
+  std::optional<std::string> description;
+  std::optional<std::string> status;
+};
+
+class Agents {
+ public:
+  // A monotonic clock in milliseconds, for rate limits (tests pass a fake one).
+  using Clock = std::function<int64_t()>;
+
+  // Loads the registry and the grants from `store` (which must outlive the result) and starts the
+  // purge thread.
+  static absl::StatusOr<std::unique_ptr<Agents>> Open(store::Store* store, Config config, Clock clock = nullptr);
+  ~Agents();  // stops the purge thread
+
+  const Config& config() const { return config_; }
+
+  // --- Registry. Statuses are "active" or "suspended" (InvalidArgument otherwise).
+  absl::StatusOr<store::AgentRecord> CreateAgent(store::AgentRecord agent);  // AlreadyExists if the id is taken
+  absl::StatusOr<store::AgentRecord> UpdateAgent(const std::string& id, const AgentPatch& patch);  // NotFound
+  absl::Status DeleteAgent(const std::string& id);                                                 // NotFound
+  std::optional<store::AgentRecord> GetAgent(const std::string& id) const;
+  std::vector<store::AgentRecord> ListAgents() const;  // by id
+
+  // --- Grants. Each fact is granted until `expires_at` (unix seconds) and/or until `task` is
+  // completed; at least one of them must be given. FailedPrecondition if the task is completed.
+  absl::StatusOr<std::vector<store::GrantRecord>> Grant(std::vector<Fact> facts, const std::string& task,
+                                                        std::optional<int64_t> expires_at);
+  // Revokes every grant of the task at once; idempotent. NotFound for a task never granted to.
+  absl::StatusOr<store::TaskRecord> CompleteTask(const std::string& id);
+  absl::StatusOr<store::TaskRecord> GetTask(const std::string& id) const;
+  // The task's grants that are in effect at `now_unix`.
+  std::vector<store::GrantRecord> TaskGrants(const std::string& id, int64_t now_unix) const;
+  // The facts of every grant in effect at `now_unix` (expires_at unset or later).
+  std::vector<Fact> ActiveGrantFacts(int64_t now_unix) const;
+  // Deletes grants expired at `now_unix` from storage and memory; returns how many.
+  absl::StatusOr<int64_t> PurgeExpiredGrants(int64_t now_unix);
+
+  // --- Decisions. Allowed only if the chain is within limits, no agent in it is suspended, every
+  // link is backed when the config requires it, `allow` holds for the actor and for every
+  // principal, and no matching rate_limit rule is full. An allowed decision is counted against the
+  // rate limits that match it. Never fails: errors deny with kEvaluationError.
+  CheckResult Check(const Snapshot& snapshot, const CheckRequest& request);
+
+  // The context facts a check evaluates with: the request's context_facts, context(key, value),
+  // acts_for(actor, principal) per link, the grants in effect, and the owner of each registered
+  // agent named by the request.
+  std::vector<Fact> RequestFacts(const CheckRequest& request) const;
+
+ private:
+  using AgentMap = std::map<std::string, store::AgentRecord>;
+  using GrantList = std::vector<store::GrantRecord>;
+
+  Agents(store::Store* store, Config config, Clock clock);
+  std::shared_ptr<const AgentMap> agents() const;
+  std::shared_ptr<const GrantList> grants() const;
+  void PurgeLoop();
+
+  store::Store* const store_;
+  const Config config_;
+  const Clock clock_;
+  RateLimiter limiter_;
+
+  std::mutex write_mu_;          // serializes writers: store write, then the swap in memory
+  mutable std::mutex state_mu_;  // guards the two pointers (held only to copy or swap them)
+  std::shared_ptr<const AgentMap> agents_;
+  std::shared_ptr<const GrantList> grants_;
+
+  std::mutex purge_mu_;
+  std::condition_variable purge_cv_;
+  bool stopping_ = false;
+  std::thread purger_;
+};
+
+}  // namespace mandate::agents
+
+#endif  // MANDATE_AGENTS_AGENTS_H_
