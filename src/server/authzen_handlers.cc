@@ -1,0 +1,277 @@
+// Handlers of the OpenID AuthZEN 1.0 endpoints (/access/v1/*, /.well-known/authzen-configuration).
+// Requests are decoded and mapped by authzen.h; every decision comes from the same snapshot, engine
+// and keys as the Oso-compatible API. docs/authzen.md describes the contract.
+#include <boost/beast/http/field.hpp>
+#include <boost/json.hpp>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/strip.h"
+
+#include "server/api.h"
+#include "server/authzen.h"
+#include "server/status_macros.h"
+
+namespace mandate::server {
+
+namespace json = boost::json;
+
+namespace {
+
+const JsonPointer kRoot;
+
+json::object Denied(std::string_view id, std::string reason) {
+  return json::object{
+      {"decision", false},
+      {"context", json::object{{"id", id}, {"reason_admin", json::object{{"en", std::move(reason)}}}}}};
+}
+
+// `?explain` (any value but "false" or "0") or `options.explain: true` in the body.
+absl::StatusOr<bool> WantsExplain(const Call& c, const json::object& body) {
+  if (std::optional<std::string> p = c.Param("explain"); p && *p != "false" && *p != "0") return true;
+  return DecodeAuthzenExplain(body);
+}
+
+// One evaluation: {"decision": bool, "context": {...}?}. Fails closed: a type that maps to nothing
+// is a deny with the reason in the context, not an error.
+json::object Decide(const Snapshot& snap, const AuthzenConfig& config, const AuthzenTuple& t, bool explain,
+                    Metrics& metrics) {
+  absl::StatusOr<std::string> subject_type = ResolveAuthzenType(snap.policy(), config, t.subject->type);
+  absl::StatusOr<std::string> resource_type = ResolveAuthzenType(snap.policy(), config, t.resource->type);
+  if (!subject_type.ok() || !resource_type.ok()) {
+    metrics.RecordDecision(false);
+    return Denied("unknown_type", absl::StrCat(subject_type.ok() ? "resource " : "subject ",
+                                               (subject_type.ok() ? resource_type : subject_type).status().message()));
+  }
+  const TypedValue subject{*subject_type, *t.subject->id};
+  const TypedValue resource{*resource_type, *t.resource->id};
+  QueryOptions options;
+  options.context_facts = AuthzenFacts(t, subject, resource);
+  options.explain = explain;
+  const Decision d = snap.Check(subject, t.action->name, resource, options);
+  metrics.RecordDecision(d.allowed);
+  // A plain allow or deny is {"decision": b} unless the caller asks for the why: the interop
+  // runners compare /evaluations answers as whole objects. A deny that comes from a failure (a
+  // limit, a timeout) always says so.
+  json::object out{{"decision", d.allowed}};
+  if (!d.allowed && !d.reasons.empty()) {
+    out = Denied("evaluation_stopped", absl::StrJoin(d.reasons, "; "));
+  } else if (!d.allowed && explain) {
+    out = Denied("not_allowed", absl::StrCat("no rule of the policy allows ", ToString(subject), " to ",
+                                             t.action->name, " ", ToString(resource)));
+  }
+  if (explain && d.explanation) {
+    json::value& context = out["context"];
+    if (!context.is_object()) context = json::object();
+    context.get_object()["explanation"] = ExplanationJson(*d.explanation);
+  }
+  return out;
+}
+
+absl::Status Unbounded(absl::string_view what) {
+  return absl::FailedPreconditionError(
+      absl::StrCat(what, " is unbounded: a rule allows it for any value (a wildcard), so it cannot be listed; "
+                         "ask /access/v1/evaluation about specific values instead"));
+}
+
+// A search answer: the page of `ids` the request asked for, each made a result by `result`.
+template <typename MakeResult>
+absl::StatusOr<Reply> SearchReply(std::vector<std::string> ids, const AuthzenPage& page, MakeResult result) {
+  ids = SortedUnique(std::move(ids));
+  const size_t total = ids.size();
+  MANDATE_ASSIGN_OR_RETURN(IdPage p, PageOf(std::move(ids), page.limit, page.token, kRoot.Key("page").Key("token")));
+  json::array results;
+  results.reserve(p.ids.size());
+  for (const std::string& id : p.ids) results.emplace_back(result(id));
+  const size_t count = p.ids.size();
+  return Reply{200, json::object{{"results", std::move(results)},
+                                 {"page", json::object{{"next_token", p.next_token.value_or("")},
+                                                       {"count", count},
+                                                       {"total", total}}}}};
+}
+
+// A search whose fixed entity names a type the policy does not have: nothing can match.
+template <typename MakeResult>
+absl::StatusOr<Reply> EmptySearch(const AuthzenPage& page, MakeResult result) {
+  return SearchReply({}, page, result);
+}
+
+absl::StatusOr<const json::object*> BodyObject(const Call& c, json::value* storage) {
+  MANDATE_ASSIGN_OR_RETURN(*storage, ParseJsonBody(c.request.body()));
+  return AsObject(*storage, kRoot);
+}
+
+// A host name, IPv4/IPv6 literal and port: nothing that could break out of a URL.
+bool PlainHost(std::string_view host) {
+  if (host.empty() || host.size() > 255) return false;
+  for (char ch : host) {
+    if (!(absl::ascii_isalnum(static_cast<unsigned char>(ch)) || ch == '.' || ch == '-' || ch == ':' || ch == '[' ||
+          ch == ']')) {
+      return false;
+    }
+  }
+  return true;
+}
+
+}  // namespace
+
+namespace {
+
+// The audit record of one AuthZEN evaluation (the AuthZEN types as the caller named them).
+const json::object& Recorded(Call& c, const AuthzenTuple& t, const json::object& decision) {
+  audit::Entry e;
+  e.actor = absl::StrCat(t.subject->type, ":", t.subject->id.value_or(""));
+  e.action = t.action->name;
+  e.resource = absl::StrCat(t.resource->type, ":", t.resource->id.value_or(""));
+  const json::value* d = decision.if_contains("decision");
+  e.decision = d != nullptr && d->is_bool() && d->as_bool() ? "allow" : "deny";
+  if (const json::value* ctx = decision.if_contains("context"); ctx != nullptr && ctx->is_object()) {
+    if (const json::value* r = ctx->as_object().if_contains("reason_admin"); r != nullptr) e.detail["reason"] = *r;
+  }
+  if (t.context != nullptr) e.context = *t.context;
+  c.Audit(std::move(e));
+  return decision;
+}
+
+}  // namespace
+
+absl::StatusOr<Reply> Api::AuthzenEvaluation(Call& c) {
+  json::value body;
+  MANDATE_ASSIGN_OR_RETURN(const json::object* o, BodyObject(c, &body));
+  MANDATE_ASSIGN_OR_RETURN(AuthzenTuple t, DecodeAuthzenTuple(*o, kRoot, AuthzenRequestKind::kEvaluation));
+  MANDATE_ASSIGN_OR_RETURN(bool explain, WantsExplain(c, *o));
+  const std::shared_ptr<const Snapshot> snap = service_.snapshot();
+  json::object d = Decide(*snap, options_.authzen, t, explain, metrics_);
+  Recorded(c, t, d);
+  return Reply{200, std::move(d)};
+}
+
+absl::StatusOr<Reply> Api::AuthzenEvaluations(Call& c) {
+  json::value body;
+  MANDATE_ASSIGN_OR_RETURN(const json::object* o, BodyObject(c, &body));
+  MANDATE_ASSIGN_OR_RETURN(AuthzenBatch batch, DecodeAuthzenBatch(*o));
+  MANDATE_ASSIGN_OR_RETURN(bool explain, WantsExplain(c, *o));
+  // One snapshot for the whole batch: its decisions are consistent with each other.
+  const std::shared_ptr<const Snapshot> snap = service_.snapshot();
+  if (!batch.has_evaluations) {
+    json::object d = Decide(*snap, options_.authzen, batch.items[0], explain, metrics_);
+    Recorded(c, batch.items[0], d);
+    return Reply{200, std::move(d)};
+  }
+  json::array decisions;
+  decisions.reserve(batch.items.size());
+  for (const AuthzenTuple& t : batch.items) {
+    json::object d = Decide(*snap, options_.authzen, t, explain, metrics_);
+    Recorded(c, t, d);
+    const bool allowed = d["decision"].as_bool();
+    decisions.emplace_back(std::move(d));
+    if (batch.semantic == EvaluationsSemantic::kDenyOnFirstDeny && !allowed) break;
+    if (batch.semantic == EvaluationsSemantic::kPermitOnFirstPermit && allowed) break;
+  }
+  return Reply{200, json::object{{"evaluations", std::move(decisions)}}};
+}
+
+absl::StatusOr<Reply> Api::AuthzenSearchSubject(Call& c) {
+  json::value body;
+  MANDATE_ASSIGN_OR_RETURN(const json::object* o, BodyObject(c, &body));
+  MANDATE_ASSIGN_OR_RETURN(AuthzenTuple t, DecodeAuthzenTuple(*o, kRoot, AuthzenRequestKind::kSubjectSearch));
+  MANDATE_ASSIGN_OR_RETURN(AuthzenPage page, DecodeAuthzenPage(*o, kRoot));
+  const std::string& wire_type = t.subject->type;
+  auto result = [&wire_type](const std::string& id) { return json::object{{"type", wire_type}, {"id", id}}; };
+  const std::shared_ptr<const Snapshot> snap = service_.snapshot();
+  absl::StatusOr<std::string> subject_type = ResolveAuthzenType(snap->policy(), options_.authzen, wire_type);
+  absl::StatusOr<std::string> resource_type = ResolveAuthzenType(snap->policy(), options_.authzen, t.resource->type);
+  if (!subject_type.ok() || !resource_type.ok()) return EmptySearch(page, result);
+
+  const TypedValue resource{*resource_type, *t.resource->id};
+  QueryOptions options;
+  options.context_facts = AuthzenFacts(t, std::nullopt, resource);
+  // allow(subject: T, "action", Resource{"id"}) with the subject unbound.
+  ConjunctiveQuery query;
+  query.calls.push_back(QueryCall{"allow",
+                                  {QueryArg{std::nullopt, "subject"}, QueryArg{TypedValue{"String", t.action->name}, ""},
+                                   QueryArg{resource, ""}}});
+  query.constraints["subject"] = VarConstraint{*subject_type, std::nullopt};
+  MANDATE_ASSIGN_OR_RETURN(QueryResult found, snap->Query(query, options));
+  if (!found.reasons.empty()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("the search stopped before finishing: ", absl::StrJoin(found.reasons, "; ")));
+  }
+  std::vector<std::string> ids;
+  ids.reserve(found.rows.size());
+  for (const auto& row : found.rows) {
+    if (row.empty() || !row[0]) {
+      return Unbounded(absl::StrCat("the set of ", *subject_type, " that may ", t.action->name, " ",
+                                    ToString(resource)));
+    }
+    if (row[0]->type == *subject_type) ids.push_back(row[0]->id);
+  }
+  return SearchReply(std::move(ids), page, result);
+}
+
+absl::StatusOr<Reply> Api::AuthzenSearchResource(Call& c) {
+  json::value body;
+  MANDATE_ASSIGN_OR_RETURN(const json::object* o, BodyObject(c, &body));
+  MANDATE_ASSIGN_OR_RETURN(AuthzenTuple t, DecodeAuthzenTuple(*o, kRoot, AuthzenRequestKind::kResourceSearch));
+  MANDATE_ASSIGN_OR_RETURN(AuthzenPage page, DecodeAuthzenPage(*o, kRoot));
+  const std::string& wire_type = t.resource->type;
+  auto result = [&wire_type](const std::string& id) { return json::object{{"type", wire_type}, {"id", id}}; };
+  const std::shared_ptr<const Snapshot> snap = service_.snapshot();
+  absl::StatusOr<std::string> subject_type = ResolveAuthzenType(snap->policy(), options_.authzen, t.subject->type);
+  absl::StatusOr<std::string> resource_type = ResolveAuthzenType(snap->policy(), options_.authzen, wire_type);
+  if (!subject_type.ok() || !resource_type.ok()) return EmptySearch(page, result);
+
+  const TypedValue subject{*subject_type, *t.subject->id};
+  QueryOptions options;
+  options.context_facts = AuthzenFacts(t, subject, std::nullopt);
+  bool wildcard = false;
+  MANDATE_ASSIGN_OR_RETURN(std::vector<std::string> ids,
+                           snap->List(subject, t.action->name, *resource_type, options, &wildcard));
+  if (wildcard) {
+    return Unbounded(absl::StrCat("the set of ", *resource_type, " that ", ToString(subject), " may ", t.action->name));
+  }
+  return SearchReply(std::move(ids), page, result);
+}
+
+absl::StatusOr<Reply> Api::AuthzenSearchAction(Call& c) {
+  json::value body;
+  MANDATE_ASSIGN_OR_RETURN(const json::object* o, BodyObject(c, &body));
+  MANDATE_ASSIGN_OR_RETURN(AuthzenTuple t, DecodeAuthzenTuple(*o, kRoot, AuthzenRequestKind::kActionSearch));
+  MANDATE_ASSIGN_OR_RETURN(AuthzenPage page, DecodeAuthzenPage(*o, kRoot));
+  auto result = [](const std::string& name) { return json::object{{"name", name}}; };
+  const std::shared_ptr<const Snapshot> snap = service_.snapshot();
+  absl::StatusOr<std::string> subject_type = ResolveAuthzenType(snap->policy(), options_.authzen, t.subject->type);
+  absl::StatusOr<std::string> resource_type = ResolveAuthzenType(snap->policy(), options_.authzen, t.resource->type);
+  if (!subject_type.ok() || !resource_type.ok()) return EmptySearch(page, result);
+
+  const TypedValue subject{*subject_type, *t.subject->id};
+  const TypedValue resource{*resource_type, *t.resource->id};
+  QueryOptions options;
+  options.context_facts = AuthzenFacts(t, subject, resource);
+  bool wildcard = false;
+  MANDATE_ASSIGN_OR_RETURN(std::vector<std::string> actions, snap->Actions(subject, resource, options, &wildcard));
+  if (wildcard) {
+    return Unbounded(absl::StrCat("the set of actions ", ToString(subject), " may do on ", ToString(resource)));
+  }
+  return SearchReply(std::move(actions), page, result);
+}
+
+absl::StatusOr<Reply> Api::AuthzenConfiguration(Call& c) {
+  std::string base(absl::StripSuffix(options_.authzen.policy_decision_point, "/"));
+  if (base.empty()) {
+    const std::string_view host = c.request[boost::beast::http::field::host];
+    // Without a usable Host header the endpoints are given as paths on this server.
+    if (PlainHost(host)) base = absl::StrCat("http://", std::string(host));
+  }
+  json::object o;
+  if (!base.empty()) o["policy_decision_point"] = base;
+  o["access_evaluation_endpoint"] = absl::StrCat(base, "/access/v1/evaluation");
+  o["access_evaluations_endpoint"] = absl::StrCat(base, "/access/v1/evaluations");
+  o["search_subject_endpoint"] = absl::StrCat(base, "/access/v1/search/subject");
+  o["search_resource_endpoint"] = absl::StrCat(base, "/access/v1/search/resource");
+  o["search_action_endpoint"] = absl::StrCat(base, "/access/v1/search/action");
+  return Reply{200, std::move(o)};
+}
+
+}  // namespace mandate::server
