@@ -1,0 +1,785 @@
+#include "mcp/gateway.h"
+
+#include <openssl/rand.h>
+
+#include <chrono>
+#include <map>
+#include <mutex>
+
+#include <boost/beast/http/field.hpp>
+#include <boost/beast/http/status.hpp>
+#include <boost/json.hpp>
+#include <boost/url/parse.hpp>
+#include <spdlog/spdlog.h>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+
+#include "mcp/authorizer.h"
+#include "mcp/identity.h"
+#include "mcp/jsonrpc.h"
+#include "mcp/jwt.h"
+#include "mcp/pins.h"
+#include "mcp/upstream.h"
+
+namespace mandate::mcp {
+
+namespace http = boost::beast::http;
+namespace json = boost::json;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+constexpr std::string_view kMcpPrefix = "/mcp/";
+constexpr std::string_view kPrmPrefix = "/.well-known/oauth-protected-resource/mcp/";
+constexpr const char* kSupportedVersions[] = {"2025-11-25", "2025-06-18", "2025-03-26"};
+constexpr std::string_view kDefaultVersion = "2025-03-26";  // when MCP-Protocol-Version is absent
+
+bool SupportedVersion(std::string_view v) {
+  for (std::string_view s : kSupportedVersions) {
+    if (s == v) return true;
+  }
+  return false;
+}
+
+std::string RandomSessionId() {
+  unsigned char b[24];
+  if (RAND_bytes(b, sizeof b) != 1) return "";
+  return absl::BytesToHexString(absl::string_view(reinterpret_cast<char*>(b), sizeof b));
+}
+
+int64_t NowUnix() {
+  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+// The host part of a Host header or URL authority, lower-cased, without port or brackets.
+std::string HostOnly(std::string_view authority) {
+  std::string h = absl::AsciiStrToLower(std::string(authority));
+  if (!h.empty() && h.front() == '[') {
+    const size_t close = h.find(']');
+    return close == std::string::npos ? h : h.substr(1, close - 1);
+  }
+  const size_t colon = h.rfind(':');
+  if (colon != std::string::npos && h.find(':') == colon) h.resize(colon);
+  return h;
+}
+
+bool IsLoopbackName(std::string_view host) { return host == "localhost" || host == "127.0.0.1" || host == "::1"; }
+
+// A context value for a JSON scalar; nullopt for objects, arrays, null and non-integral numbers.
+std::optional<TypedValue> Scalar(const json::value& v) {
+  if (v.is_string()) return TypedValue{"String", std::string(v.as_string())};
+  if (v.is_bool()) return TypedValue{"Boolean", v.as_bool() ? "true" : "false"};
+  if (v.is_int64()) return TypedValue{"Integer", std::to_string(v.as_int64())};
+  if (v.is_uint64() && v.as_uint64() <= static_cast<uint64_t>(INT64_MAX)) {
+    return TypedValue{"Integer", std::to_string(v.as_uint64())};
+  }
+  return std::nullopt;
+}
+
+// Header-safe text for WWW-Authenticate quoted strings.
+std::string Quoted(std::string_view s) {
+  std::string out;
+  for (char c : s) {
+    if (c != '"' && c != '\\' && static_cast<unsigned char>(c) >= 0x20) out += c;
+  }
+  return out;
+}
+
+}  // namespace
+
+struct Session {
+  std::string id;
+  std::string upstream;
+  std::string principal_key;
+  Principal principal;
+  std::string protocol_version;
+  Clock::time_point last_used;
+  std::map<std::string, int64_t> inflight;  // serialized client request id -> upstream id
+};
+
+// One POST being answered.
+struct Exchange {
+  unsigned http_version = 11;
+  Gateway::Respond respond;
+  Clock::time_point start = Clock::now();
+};
+
+struct Gateway::Impl {
+  Options options;
+  std::string base_url;
+  std::map<std::string, std::unique_ptr<Upstream>> upstreams;
+  AgentKeyRing keys;
+  JwtVerifier verifier;
+  Authorizer authorizer;
+  ToolPins pins;
+  Limits limits;
+
+  std::mutex mu;  // guards sessions, tools, last_sweep
+  std::map<std::string, std::shared_ptr<Session>> sessions;
+  std::map<std::string, json::object> tools;  // "<upstream>/<tool>" -> latest definition
+  Clock::time_point last_sweep = Clock::now();
+
+  Impl(Options o, std::string base)
+      : options(std::move(o)),
+        base_url(std::move(base)),
+        keys(options.config.api_keys),
+        verifier(options.config.jwt_issuers),
+        authorizer(options.snapshot, options.agents),
+        pins(options.config.pins_file) {}
+
+  std::string ResourceUrl(const std::string& name) const { return absl::StrCat(base_url, std::string(kMcpPrefix), name); }
+  std::string MetadataUrl(const std::string& name) const { return absl::StrCat(base_url, std::string(kPrmPrefix), name); }
+
+  // ---- HTTP replies ----
+  static void Reply(Exchange& x, int status, std::string body, std::string_view content_type = "application/json",
+                    std::vector<std::pair<std::string, std::string>> headers = {}) {
+    HttpServerResponse res{static_cast<http::status>(status), x.http_version};
+    res.set(http::field::server, "mandate");
+    if (!body.empty()) res.set(http::field::content_type, content_type);
+    for (auto& [k, v] : headers) res.set(k, v);
+    res.body() = std::move(body);
+    res.prepare_payload();
+    x.respond(std::move(res));
+  }
+  static void ReplyJson(Exchange& x, int status, const json::object& body,
+                        std::vector<std::pair<std::string, std::string>> headers = {}) {
+    Reply(x, status, json::serialize(body), "application/json", std::move(headers));
+  }
+  static void ReplyMessage(Exchange& x, int status, std::string_view message) {
+    ReplyJson(x, status, json::object{{"message", message}});
+  }
+
+  // Writes one audit entry in the shape of the server's decision records (docs/audit.md), with the
+  // MCP specifics under "detail". Arguments are recorded by digest only.
+  void Audit(const Session* s, const Principal* p, std::string_view upstream, std::string_view method,
+             std::string_view action, std::string_view resource, const json::value* args, std::string_view decision,
+             const std::vector<std::string>& reasons, Clock::time_point start, json::object detail = {}) {
+    if (!options.audit) return;
+    json::object e{{"kind", "decision"}, {"api", absl::StrCat("MCP ", std::string(method))}, {"decision", decision}};
+    if (p != nullptr) {
+      e["actor"] = ToString(p->actor);
+      e["agent"] = !p->on_behalf_of.empty() || p->actor.type == "Agent";
+      json::array chain;
+      for (const TypedValue& v : p->on_behalf_of) chain.push_back(json::string(ToString(v)));
+      e["chain"] = std::move(chain);
+      detail["via"] = p->via;
+    }
+    if (!action.empty()) e["action"] = action;
+    if (!resource.empty()) e["resource"] = resource;
+    json::array r;
+    for (const std::string& x : reasons) r.push_back(json::string(x));
+    e["reasons"] = std::move(r);
+    e["latency_us"] = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - start).count();
+    detail["upstream"] = upstream;
+    detail["method"] = method;
+    if (s != nullptr) detail["session"] = s->id.substr(0, 12);
+    if (args != nullptr) detail["args_sha256"] = CanonicalDigest(*args);
+    e["detail"] = std::move(detail);
+    options.audit(json::serialize(e));
+  }
+
+  // ---- Authentication ----
+  absl::StatusOr<Principal> Authenticate(const HttpServerRequest& req, const std::string& name, bool* token_given) {
+    *token_given = false;
+    auto h = req.find(http::field::authorization);
+    if (h == req.end()) return absl::UnauthenticatedError("");
+    std::string_view v = h->value();
+    if (v.size() < 7 || !absl::EqualsIgnoreCase(std::string(v.substr(0, 7)), "bearer ")) {
+      return absl::UnauthenticatedError("the Authorization header must be a Bearer token");
+    }
+    *token_given = true;
+    const std::string token(absl::StripAsciiWhitespace(std::string(v.substr(7))));
+    if (std::optional<Principal> p = keys.Find(token)) return *p;
+    if (verifier.empty() || std::count(token.begin(), token.end(), '.') != 2) {
+      return absl::UnauthenticatedError("the token is neither a known API key nor a JWT of a trusted issuer");
+    }
+    absl::StatusOr<JwtVerifier::Verified> verified = verifier.Verify(token, ResourceUrl(name), NowUnix());
+    if (!verified.ok()) return verified.status();
+    return PrincipalFromClaims(verified->claims, *verified->issuer);
+  }
+
+  void Unauthorized(Exchange& x, const std::string& name, const absl::Status& why, bool token_given) {
+    std::string challenge = absl::StrCat("Bearer resource_metadata=\"", MetadataUrl(name), "\"");
+    json::object body{{"error", token_given ? "invalid_token" : "invalid_request"}};
+    if (token_given) {
+      absl::StrAppend(&challenge, ", error=\"invalid_token\", error_description=\"", Quoted(std::string(why.message())), "\"");
+      body["error_description"] = std::string(why.message());
+    } else {
+      body["error_description"] = why.message().empty() ? "an access token is required" : std::string(why.message());
+    }
+    ReplyJson(x, 401, body, {{"WWW-Authenticate", challenge}});
+  }
+
+  // ---- DNS rebinding ----
+  bool HostAllowed(const HttpServerRequest& req) const {
+    auto h = req.find(http::field::host);
+    if (h == req.end()) return true;
+    const std::string host = HostOnly(h->value());
+    if (IsLoopbackName(host)) return true;
+    auto base = boost::urls::parse_uri(base_url);
+    if (base && HostOnly(base->encoded_host_and_port()) == host) return true;
+    for (const std::string& a : options.config.allowed_hosts) {
+      if (HostOnly(a) == host) return true;
+    }
+    return false;
+  }
+  bool OriginAllowed(const HttpServerRequest& req) const {
+    auto h = req.find(http::field::origin);
+    if (h == req.end()) return true;
+    const std::string origin = absl::AsciiStrToLower(std::string(h->value()));
+    for (const std::string& a : options.config.allowed_origins) {
+      if (absl::AsciiStrToLower(a) == origin) return true;
+    }
+    auto o = boost::urls::parse_uri(origin);
+    if (!o || (o->scheme() != "http" && o->scheme() != "https")) return false;
+    auto base = boost::urls::parse_uri(base_url);
+    if (base && absl::AsciiStrToLower(absl::StrCat(std::string(base->scheme()), "://", std::string(base->encoded_host_and_port()))) ==
+                    origin) {
+      return true;
+    }
+    return IsLoopbackName(HostOnly(o->encoded_host_and_port()));
+  }
+
+  // ---- Sessions ----
+  void SweepLocked() {
+    const auto now = Clock::now();
+    if (now - last_sweep < std::chrono::seconds(10) && sessions.size() < options.config.max_sessions) return;
+    last_sweep = now;
+    const auto idle = std::chrono::duration<double>(options.config.session_idle_seconds);
+    for (auto it = sessions.begin(); it != sessions.end();) {
+      if (now - it->second->last_used > idle) {
+        sessions.erase(it++);
+      } else {
+        ++it;
+      }
+    }
+  }
+
+  // The session named by the request, if it belongs to `principal` and `name`.
+  std::shared_ptr<Session> FindSession(std::string_view id, const std::string& name, const Principal& principal) {
+    std::lock_guard lock(mu);
+    auto it = sessions.find(std::string(id));
+    if (it == sessions.end() || it->second->upstream != name || it->second->principal_key != principal.Key()) {
+      return nullptr;
+    }
+    it->second->last_used = Clock::now();
+    return it->second;
+  }
+
+  // ---- Requests ----
+  void Handle(HttpServerRequest req, Respond respond) {
+    auto x = std::make_shared<Exchange>();
+    x->http_version = req.version();
+    x->respond = std::move(respond);
+    auto url = boost::urls::parse_origin_form(req.target());
+    if (!url) return ReplyMessage(*x, 400, "malformed request target");
+    const std::string path = std::string(url->path());
+
+    if (path.rfind(kPrmPrefix, 0) == 0) return ProtectedResourceMetadata(*x, req, path.substr(kPrmPrefix.size()));
+    std::string rest = path.substr(kMcpPrefix.size());
+    std::string sub;
+    if (size_t slash = rest.find('/'); slash != std::string::npos) {
+      sub = rest.substr(slash + 1);
+      rest.resize(slash);
+    }
+    const std::string name = rest;
+    auto up = upstreams.find(name);
+    if (up == upstreams.end()) return ReplyMessage(*x, 404, absl::StrCat("no MCP upstream named \"", name, "\""));
+    if (!HostAllowed(req)) return ReplyMessage(*x, 403, "Host header not allowed (DNS rebinding protection)");
+    if (!OriginAllowed(req)) return ReplyMessage(*x, 403, "Origin not allowed (DNS rebinding protection)");
+    if (!sub.empty()) return Pins(*x, req, name, sub);
+
+    if (req.method() != http::verb::post && req.method() != http::verb::delete_) {
+      // No standalone server-to-client stream: the gateway sends nothing outside a response.
+      return ReplyMessage(*x, 405, absl::StrCat(std::string(req.method_string()), " is not supported on ", path,
+                                                "; use POST (or DELETE to end a session)"));
+    }
+    bool token_given = false;
+    absl::StatusOr<Principal> principal = Authenticate(req, name, &token_given);
+    if (!principal.ok()) {
+      Audit(nullptr, nullptr, name, absl::StrCat(std::string(req.method_string()), " ", path), "", "", nullptr, "deny",
+            {absl::StrCat("unauthenticated: ", token_given ? std::string(principal.status().message()) : "no token")},
+            x->start);
+      return Unauthorized(*x, name, principal.status(), token_given);
+    }
+    const std::string session_id(req["Mcp-Session-Id"]);
+
+    if (req.method() == http::verb::delete_) {
+      if (session_id.empty()) return ReplyMessage(*x, 400, "DELETE needs the Mcp-Session-Id header");
+      std::shared_ptr<Session> s = FindSession(session_id, name, *principal);
+      if (s == nullptr) return ReplyMessage(*x, 404, "no such session");
+      std::map<std::string, int64_t> inflight;
+      {
+        std::lock_guard lock(mu);
+        sessions.erase(s->id);
+        inflight.swap(s->inflight);
+      }
+      for (const auto& [cid, uid] : inflight) up->second->Cancel(uid, "session ended");
+      return Reply(*x, 200, "");
+    }
+
+    const std::string content_type(req[http::field::content_type]);
+    if (!absl::StartsWithIgnoreCase(content_type, "application/json")) {
+      return ReplyMessage(*x, 415, "the body must be a JSON-RPC message with Content-Type: application/json");
+    }
+    const std::string accept(req[http::field::accept]);
+    if (!accept.empty() && !absl::StrContains(accept, "application/json") && !absl::StrContains(accept, "*/*")) {
+      return ReplyMessage(*x, 406, "the gateway answers with application/json; the Accept header must allow it");
+    }
+    Decoded d = Decode(req.body(), limits);
+    if (d.error) return ReplyJson(*x, 400, MakeError(*d.error));
+    Message& m = *d.message;
+
+    if (m.kind == Message::Kind::kRequest && m.method == "initialize") {
+      return Initialize(x, *up->second, *principal, std::move(m));
+    }
+    if (session_id.empty()) {
+      return ReplyJson(*x, 400, MakeError(m.id, kInvalidRequest, "missing Mcp-Session-Id header; send initialize first"));
+    }
+    std::shared_ptr<Session> s = FindSession(session_id, name, *principal);
+    if (s == nullptr) return ReplyJson(*x, 404, MakeError(m.id, kInvalidRequest, "session not found; initialize again"));
+    const std::string_view version = req["MCP-Protocol-Version"];
+    if (!version.empty() && !SupportedVersion(version)) {
+      return ReplyJson(*x, 400, MakeError(m.id, kInvalidRequest,
+                                          absl::StrCat("unsupported MCP-Protocol-Version \"", std::string(version),
+                                                       "\"; supported: ", absl::StrJoin(kSupportedVersions, ", "))));
+    }
+    switch (m.kind) {
+      case Message::Kind::kResponse:
+        return Reply(*x, 202, "");  // the gateway sends clients no requests
+      case Message::Kind::kNotification:
+        ClientNotification(*s, *up->second, m);
+        return Reply(*x, 202, "");
+      case Message::Kind::kRequest:
+        return Request(x, s, *up->second, std::move(m));
+    }
+  }
+
+  void ProtectedResourceMetadata(Exchange& x, const HttpServerRequest& req, const std::string& name) {
+    if (upstreams.find(name) == upstreams.end()) {
+      return ReplyMessage(x, 404, absl::StrCat("no MCP upstream named \"", name, "\""));
+    }
+    if (req.method() != http::verb::get) return ReplyMessage(x, 405, "use GET");
+    json::array servers;
+    for (const JwtIssuerConfig& i : options.config.jwt_issuers) {
+      if (i.audience != ResourceUrl(name)) continue;
+      bool seen = false;
+      for (const json::value& s : servers) seen = seen || s.as_string() == i.issuer;
+      if (!seen) servers.push_back(json::string(i.issuer));
+    }
+    ReplyJson(x, 200,
+              json::object{{"resource", ResourceUrl(name)},
+                           {"authorization_servers", std::move(servers)},
+                           {"bearer_methods_supported", json::array{"header"}},
+                           {"resource_name", absl::StrCat("Mandate MCP gateway: ", name)}},
+              {{"Access-Control-Allow-Origin", "*"}});
+  }
+
+  void Pins(Exchange& x, const HttpServerRequest& req, const std::string& name, const std::string& sub) {
+    auto h = req.find(http::field::authorization);
+    const bool admin = options.is_admin && options.is_admin(h == req.end() ? std::nullopt
+                                                                            : std::optional<std::string_view>(h->value()));
+    if (!admin) return ReplyMessage(x, 401, "tool pins need an admin API key of the server");
+    const std::string prefix = absl::StrCat(name, "/");
+    if (sub == "pins" && req.method() == http::verb::get) {
+      return ReplyJson(x, 200, json::object{{"upstream", name}, {"pins", pins.List(prefix)}});
+    }
+    if (sub == "pins/approve" && req.method() == http::verb::post) {
+      boost::system::error_code ec;
+      json::value body = json::parse(req.body(), ec);
+      const json::value* tool = body.is_object() ? body.as_object().if_contains("tool") : nullptr;
+      if (ec || tool == nullptr || !tool->is_string()) {
+        return ReplyMessage(x, 400, "invalid request body at /tool: expected the tool's name as a string");
+      }
+      absl::Status s = pins.Approve(absl::StrCat(prefix, std::string(tool->as_string())));
+      if (!s.ok()) return ReplyMessage(x, 404, std::string(s.message()));
+      return ReplyJson(x, 200, json::object{{"upstream", name}, {"pins", pins.List(prefix)}});
+    }
+    return ReplyMessage(x, 404, absl::StrCat("no such endpoint: ", std::string(req.method_string()), " ",
+                                             std::string(req.target())));
+  }
+
+  void Initialize(std::shared_ptr<Exchange> x, Upstream& up, const Principal& principal, Message m) {
+    std::string requested;
+    if (const json::value* v = m.params.if_contains("protocolVersion"); v && v->is_string()) {
+      requested = std::string(v->as_string());
+    }
+    if (requested.empty()) {
+      return ReplyJson(*x, 400, MakeError(m.id, kInvalidParams, "initialize needs params.protocolVersion"));
+    }
+    // A revision the gateway does not speak is answered with the latest one (the client decides).
+    const std::string version = SupportedVersion(requested) ? requested : std::string(kSupportedVersions[0]);
+    auto session = std::make_shared<Session>();
+    session->id = RandomSessionId();
+    if (session->id.empty()) return ReplyJson(*x, 503, MakeError(m.id, kInternalError, "no randomness for a session id"));
+    session->upstream = up.name();
+    session->principal = principal;
+    session->principal_key = principal.Key();
+    session->protocol_version = version;
+    session->last_used = Clock::now();
+    {
+      std::lock_guard lock(mu);
+      SweepLocked();
+      if (sessions.size() >= options.config.max_sessions) {
+        return ReplyJson(*x, 503, MakeError(m.id, kInternalError, "too many MCP sessions; retry later"),
+                         {{"Retry-After", "5"}});
+      }
+    }
+    up.WhenReady([this, x, session, id = m.id](absl::StatusOr<json::object> init) {
+      if (!init.ok()) return ReplyJson(*x, 503, MakeError(id, kUpstreamUnavailable, std::string(init.status().message())));
+      const json::object* uc = init->contains("capabilities") && init->at("capabilities").is_object()
+                                   ? &init->at("capabilities").as_object()
+                                   : nullptr;
+      // Only what the gateway relays is offered: no subscriptions and no list_changed (there is
+      // no stream to deliver them on), logging answered by the gateway itself.
+      json::object caps;
+      for (const char* c : {"tools", "resources", "prompts", "completions", "logging"}) {
+        if (uc != nullptr && uc->contains(c)) caps[c] = json::object{};
+      }
+      json::object result{{"protocolVersion", session->protocol_version}, {"capabilities", std::move(caps)}};
+      result["serverInfo"] = init->contains("serverInfo") ? init->at("serverInfo")
+                                                          : json::object{{"name", session->upstream}, {"version", "0"}};
+      if (const json::value* i = init->if_contains("instructions")) result["instructions"] = *i;
+      {
+        std::lock_guard lock(mu);
+        sessions[session->id] = session;
+      }
+      ReplyJson(*x, 200, MakeResult(id, std::move(result)), {{"Mcp-Session-Id", session->id}});
+    });
+  }
+
+  void ClientNotification(Session& s, Upstream& up, const Message& m) {
+    if (m.method != "notifications/cancelled") return;  // initialized, roots/list_changed: nothing to relay
+    const json::value* rid = m.params.if_contains("requestId");
+    if (rid == nullptr) return;
+    std::optional<int64_t> upstream_id;
+    {
+      std::lock_guard lock(mu);
+      auto it = s.inflight.find(json::serialize(*rid));
+      if (it != s.inflight.end()) {
+        upstream_id = it->second;
+        s.inflight.erase(it);
+      }
+    }
+    if (upstream_id) {
+      const json::value* reason = m.params.if_contains("reason");
+      up.Cancel(*upstream_id, reason && reason->is_string() ? std::string_view(reason->as_string()) : "cancelled");
+    }
+  }
+
+  // Sends the request upstream and relays the response (id restored); `filter` may rewrite it.
+  using Filter = std::function<void(json::object& result)>;
+  void Forward(std::shared_ptr<Exchange> x, std::shared_ptr<Session> s, Upstream& up, const Message& m,
+               Filter filter = nullptr) {
+    const std::string key = json::serialize(m.id);
+    const json::value client_id = m.id;
+    const int64_t uid = up.Request(m.method, m.params, [this, x, s, key, client_id, filter](json::object resp) {
+      {
+        std::lock_guard lock(mu);
+        s->inflight.erase(key);
+      }
+      resp["id"] = client_id;
+      if (filter && resp.contains("result") && resp.at("result").is_object()) filter(resp.at("result").as_object());
+      ReplyJson(*x, 200, resp);
+    });
+    std::lock_guard lock(mu);
+    s->inflight[key] = uid;
+  }
+
+  AuthzRequest MakeAuthz(const Session& s, std::string action, std::string type, const std::string& id,
+                         std::string_view method) {
+    AuthzRequest a;
+    a.principal = &s.principal;
+    a.action = std::move(action);
+    a.resource = TypedValue{std::move(type), absl::StrCat(s.upstream, "/", id)};
+    a.context.emplace_back("upstream", TypedValue{"String", s.upstream});
+    a.context.emplace_back("method", TypedValue{"String", std::string(method)});
+    a.now_unix = NowUnix();
+    return a;
+  }
+
+  // Shown in a list when the caller may use the entry or is granted "list" on it.
+  bool Visible(AuthzRequest a) {
+    if (authorizer.Visible(a)) return true;
+    a.action = "list";
+    return authorizer.Visible(a);
+  }
+
+  static void AddAnnotations(const json::object& tool, AuthzRequest& a) {
+    const json::value* ann = tool.if_contains("annotations");
+    if (ann == nullptr || !ann->is_object()) return;
+    for (const auto& [k, v] : ann->as_object()) {
+      if (std::optional<TypedValue> t = Scalar(v)) a.context.emplace_back(absl::StrCat("annotations.", std::string(k)), *t);
+    }
+  }
+
+  // Refuses `m` for the reasons of `r`, as a JSON-RPC error naming what was refused.
+  void Deny(Exchange& x, const Message& m, const std::string& what, const AuthzResult& r) {
+    std::vector<std::string> msgs;
+    json::array reasons;
+    for (const agents::Reason& reason : r.reasons) {
+      msgs.push_back(reason.message);
+      reasons.push_back(json::object{{"code", reason.code}, {"message", reason.message}});
+    }
+    json::object data{{"decision", "deny"}, {"reasons", std::move(reasons)}};
+    if (r.retry_after_seconds) data["retry_after_seconds"] = *r.retry_after_seconds;
+    const std::string message = absl::StrCat("Mandate denied ", m.method, " of ", what,
+                                             msgs.empty() ? "" : absl::StrCat(": ", absl::StrJoin(msgs, "; ")));
+    ReplyJson(x, 200, MakeError(m.id, kPolicyDenied, message, std::move(data)));
+  }
+
+  // Checks a use and forwards it when allowed.
+  void Enforce(std::shared_ptr<Exchange> x, std::shared_ptr<Session> s, Upstream& up, const Message& m,
+               const AuthzRequest& a, const std::string& target, const json::value* args) {
+    AuthzResult r = authorizer.Check(a);
+    std::vector<std::string> reasons;
+    for (const agents::Reason& reason : r.reasons) reasons.push_back(absl::StrCat(reason.code, ": ", reason.message));
+    Audit(s.get(), &s->principal, s->upstream, m.method, a.action, ToString(a.resource), args,
+          r.allowed ? "allow" : "deny", reasons, x->start);
+    if (!r.allowed) return Deny(*x, m, absl::StrCat("\"", target, "\""), r);
+    Forward(x, s, up, m);
+  }
+
+  void Request(std::shared_ptr<Exchange> x, std::shared_ptr<Session> s, Upstream& up, Message m) {
+    const std::string& method = m.method;
+    auto bad_params = [&](std::string_view what) {
+      ReplyJson(*x, 200, MakeError(m.id, kInvalidParams, what));
+    };
+    auto string_param = [&](const char* key) -> std::optional<std::string> {
+      const json::value* v = m.params.if_contains(key);
+      if (v == nullptr || !v->is_string()) return std::nullopt;
+      return std::string(v->as_string());
+    };
+
+    if (method == "ping" || method == "logging/setLevel") {
+      // setLevel is answered here: one upstream connection serves every session, and log
+      // notifications have no stream to reach the client on.
+      return ReplyJson(*x, 200, MakeResult(m.id, json::object{}));
+    }
+    if (method == "tools/list") {
+      return Forward(x, s, up, m, [this, s](json::object& result) { FilterTools(*s, result); });
+    }
+    if (method == "resources/list" || method == "resources/templates/list") {
+      const bool templates = method == "resources/templates/list";
+      return Forward(x, s, up, m, [this, s, templates](json::object& result) {
+        FilterList(*s, result, templates ? "resourceTemplates" : "resources", templates ? "uriTemplate" : "uri",
+                   "read", options.config.resource_type, templates ? "resources/templates/list" : "resources/list");
+      });
+    }
+    if (method == "prompts/list") {
+      return Forward(x, s, up, m, [this, s](json::object& result) {
+        FilterList(*s, result, "prompts", "name", "get", options.config.prompt_type, "prompts/list");
+      });
+    }
+    if (method == "tools/call") {
+      std::optional<std::string> name = string_param("name");
+      if (!name) return bad_params("tools/call needs params.name (a string)");
+      const json::value* args = m.params.if_contains("arguments");
+      if (args != nullptr && !args->is_object()) return bad_params("tools/call params.arguments must be an object");
+      return WithTool(up, *name, [this, x, s, &up, m = std::move(m), name = *name](std::optional<json::object> tool) {
+        const std::string key = absl::StrCat(s->upstream, "/", name);
+        if (tool && !pins.Allow(key, ToolDigest(*tool))) {
+          Audit(s.get(), &s->principal, s->upstream, m.method, "call",
+                ToString(TypedValue{options.config.tool_type, key}), nullptr, "deny", {"tool_definition_changed"},
+                x->start);
+          return ReplyJson(*x, 200,
+                           MakeError(m.id, kToolChanged,
+                                     absl::StrCat("tool \"", key,
+                                                  "\" changed its definition since it was approved; an administrator "
+                                                  "must approve the new definition before it can be used")));
+        }
+        AuthzRequest a = MakeAuthz(*s, "call", options.config.tool_type, name, m.method);
+        a.context.emplace_back("tool", TypedValue{"String", name});
+        if (tool) AddAnnotations(*tool, a);
+        const json::value* args = m.params.if_contains("arguments");
+        if (args != nullptr) {
+          for (const auto& [k, v] : args->as_object()) {
+            if (std::optional<TypedValue> t = Scalar(v)) a.context.emplace_back(std::string(k), *t);
+          }
+        }
+        json::value empty_args = json::object{};
+        Enforce(x, s, up, m, a, key, args != nullptr ? args : &empty_args);
+      });
+    }
+    if (method == "resources/read") {
+      std::optional<std::string> uri = string_param("uri");
+      if (!uri) return bad_params("resources/read needs params.uri (a string)");
+      AuthzRequest a = MakeAuthz(*s, "read", options.config.resource_type, *uri, method);
+      a.context.emplace_back("uri", TypedValue{"String", *uri});
+      return Enforce(x, s, up, m, a, absl::StrCat(s->upstream, "/", *uri), nullptr);
+    }
+    if (method == "prompts/get") {
+      std::optional<std::string> name = string_param("name");
+      if (!name) return bad_params("prompts/get needs params.name (a string)");
+      AuthzRequest a = MakeAuthz(*s, "get", options.config.prompt_type, *name, method);
+      const json::value* args = m.params.if_contains("arguments");
+      if (args != nullptr && args->is_object()) {
+        for (const auto& [k, v] : args->as_object()) {
+          if (std::optional<TypedValue> t = Scalar(v)) a.context.emplace_back(std::string(k), *t);
+        }
+      }
+      return Enforce(x, s, up, m, a, absl::StrCat(s->upstream, "/", *name), args);
+    }
+    if (method == "completion/complete") {
+      // Completions reveal names and values: allowed only where the referenced prompt or resource
+      // template is visible to the caller.
+      const json::value* ref = m.params.if_contains("ref");
+      const json::object* r = ref != nullptr ? ref->if_object() : nullptr;
+      const json::value* type = r != nullptr ? r->if_contains("type") : nullptr;
+      AuthzRequest a;
+      std::string target;
+      if (type != nullptr && *type == "ref/prompt" && r->contains("name") && r->at("name").is_string()) {
+        target = std::string(r->at("name").as_string());
+        a = MakeAuthz(*s, "get", options.config.prompt_type, target, method);
+      } else if (type != nullptr && *type == "ref/resource" && r->contains("uri") && r->at("uri").is_string()) {
+        target = std::string(r->at("uri").as_string());
+        a = MakeAuthz(*s, "read", options.config.resource_type, target, method);
+      } else {
+        return bad_params("completion/complete needs params.ref of type ref/prompt (name) or ref/resource (uri)");
+      }
+      const bool visible = Visible(a);
+      Audit(s.get(), &s->principal, s->upstream, method, a.action, ToString(a.resource), nullptr,
+            visible ? "allow" : "deny", {}, x->start);
+      if (!visible) return Deny(*x, m, absl::StrCat("\"", s->upstream, "/", target, "\""), AuthzResult{});
+      return Forward(x, s, up, m);
+    }
+    ReplyJson(*x, 200, MakeError(m.id, kMethodNotFound, absl::StrCat("method not found: ", method)));
+  }
+
+  // Calls `then` with the upstream's current definition of tool `name` (nullopt when the upstream
+  // does not list it), listing the upstream's tools first when the gateway has not seen it.
+  void WithTool(Upstream& up, const std::string& name, std::function<void(std::optional<json::object>)> then) {
+    const std::string key = absl::StrCat(up.name(), "/", name);
+    std::optional<json::object> known;
+    {
+      std::lock_guard lock(mu);
+      auto it = tools.find(key);
+      if (it != tools.end()) known = it->second;
+    }
+    if (known) return then(std::move(known));
+    ListAllTools(up, json::object{}, 0, [this, key, then = std::move(then)]() {
+      std::optional<json::object> tool;
+      {
+        std::lock_guard lock(mu);
+        auto it = tools.find(key);
+        if (it != tools.end()) tool = it->second;
+      }
+      then(std::move(tool));
+    });
+  }
+
+  void ListAllTools(Upstream& up, json::object params, int page, std::function<void()> done) {
+    up.Request("tools/list", std::move(params), [this, &up, page, done = std::move(done)](json::object resp) {
+      const json::value* result = resp.if_contains("result");
+      if (result == nullptr || !result->is_object()) return done();
+      RememberTools(up.name(), result->as_object());
+      const json::value* cursor = result->as_object().if_contains("nextCursor");
+      if (cursor == nullptr || !cursor->is_string() || page >= 50) return done();
+      ListAllTools(up, json::object{{"cursor", *cursor}}, page + 1, done);
+    });
+  }
+
+  void RememberTools(const std::string& upstream, const json::object& result) {
+    const json::value* list = result.if_contains("tools");
+    if (list == nullptr || !list->is_array()) return;
+    std::lock_guard lock(mu);
+    for (const json::value& t : list->as_array()) {
+      if (!t.is_object() || !t.as_object().contains("name") || !t.at("name").is_string()) continue;
+      tools[absl::StrCat(upstream, "/", std::string(t.at("name").as_string()))] = t.as_object();
+    }
+  }
+
+  void FilterTools(const Session& s, json::object& result) {
+    const auto start = Clock::now();
+    RememberTools(s.upstream, result);
+    json::value* list = result.if_contains("tools");
+    if (list == nullptr || !list->is_array()) return;
+    json::array kept;
+    for (json::value& t : list->as_array()) {
+      if (!t.is_object() || !t.as_object().contains("name") || !t.at("name").is_string()) continue;
+      const std::string name(t.at("name").as_string());
+      if (!pins.Allow(absl::StrCat(s.upstream, "/", name), ToolDigest(t.as_object()))) continue;
+      AuthzRequest a = MakeAuthz(s, "call", options.config.tool_type, name, "tools/list");
+      a.context.emplace_back("tool", TypedValue{"String", name});
+      AddAnnotations(t.as_object(), a);
+      if (Visible(std::move(a))) kept.push_back(std::move(t));
+    }
+    const size_t hidden = list->as_array().size() - kept.size();
+    Audit(&s, &s.principal, s.upstream, "tools/list", "call", options.config.tool_type, nullptr, "allow", {}, start,
+          json::object{{"shown", kept.size()}, {"hidden", hidden}});
+    *list = std::move(kept);
+  }
+
+  void FilterList(const Session& s, json::object& result, const char* list_key, const char* id_key,
+                  const char* action, const std::string& type, std::string_view method) {
+    const auto start = Clock::now();
+    json::value* list = result.if_contains(list_key);
+    if (list == nullptr || !list->is_array()) return;
+    json::array kept;
+    for (json::value& e : list->as_array()) {
+      if (!e.is_object() || !e.as_object().contains(id_key) || !e.at(id_key).is_string()) continue;
+      const std::string id(e.at(id_key).as_string());
+      AuthzRequest a = MakeAuthz(s, action, type, id, method);
+      if (Visible(std::move(a))) kept.push_back(std::move(e));
+    }
+    const size_t hidden = list->as_array().size() - kept.size();
+    Audit(&s, &s.principal, s.upstream, method, action, type, nullptr, "allow", {}, start,
+          json::object{{"shown", kept.size()}, {"hidden", hidden}});
+    *list = std::move(kept);
+  }
+};
+
+Gateway::Gateway(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+Gateway::~Gateway() {
+  for (auto& [name, up] : impl_->upstreams) up->Stop();
+}
+
+absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Create(Options options) {
+  if (options.config.upstreams.empty()) return absl::InvalidArgumentError("no [[mcp.upstreams]] configured");
+  if (options.config.api_keys.empty() && options.config.jwt_issuers.empty()) {
+    return absl::InvalidArgumentError(
+        "the MCP gateway needs a way to authenticate agents: add [[auth.jwt_issuers]] or [[mcp.api_keys]]");
+  }
+  if (options.agents == nullptr || !options.snapshot) return absl::InvalidArgumentError("gateway needs a policy source");
+  std::string base = options.config.public_url.empty() ? options.base_url : options.config.public_url;
+  while (!base.empty() && base.back() == '/') base.pop_back();
+  if (options.config.pins_file.empty() && !options.data_dir.empty()) {
+    options.config.pins_file = options.data_dir + "/mcp-tool-pins.json";
+  }
+  auto impl = std::make_unique<Impl>(std::move(options), std::move(base));
+  if (absl::Status s = impl->verifier.Start(); !s.ok()) return s;
+  if (absl::Status s = impl->pins.Load(); !s.ok()) return s;
+  for (const UpstreamConfig& u : impl->options.config.upstreams) {
+    impl->upstreams[u.name] = Upstream::Create(u);
+  }
+  return std::unique_ptr<Gateway>(new Gateway(std::move(impl)));
+}
+
+void Gateway::SetBaseUrl(std::string base_url) {
+  if (!impl_->options.config.public_url.empty()) return;
+  while (!base_url.empty() && base_url.back() == '/') base_url.pop_back();
+  impl_->base_url = std::move(base_url);
+}
+
+void Gateway::Start() {
+  for (auto& [name, up] : impl_->upstreams) {
+    up->Start();
+    spdlog::info("MCP gateway: upstream \"{}\" at {}", name, impl_->ResourceUrl(name));
+  }
+}
+
+bool Gateway::Owns(std::string_view path) {
+  return (path.rfind(kMcpPrefix, 0) == 0 && path.size() > kMcpPrefix.size()) ||
+         (path.rfind(kPrmPrefix, 0) == 0 && path.size() > kPrmPrefix.size());
+}
+
+void Gateway::Handle(HttpServerRequest request, Respond respond) {
+  impl_->Handle(std::move(request), std::move(respond));
+}
+
+}  // namespace mandate::mcp

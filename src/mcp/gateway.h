@@ -1,0 +1,75 @@
+// The MCP gateway: serves each configured upstream at /mcp/<name> over Streamable HTTP (the
+// legacy-era revisions 2025-03-26, 2025-06-18 and 2025-11-25 with sessions; JSON responses) and its
+// OAuth Protected Resource Metadata at /.well-known/oauth-protected-resource/mcp/<name>.
+//
+// Every request is authenticated (a JWT from a trusted issuer for this resource, or a Mandate
+// agent API key), bound to the session it opened, and checked before it reaches the upstream:
+// lists are filtered to what the caller may use, tools/call, resources/read, prompts/get and
+// completion/complete are decided by the policy (docs/mcp-gateway.md has the mapping), and tool
+// definitions are pinned. The caller's token never leaves the gateway.
+//
+// Thread safety: Handle() may be called from any thread and answers through `respond`, possibly
+// later and from an upstream's thread.
+#ifndef MANDATE_MCP_GATEWAY_H_
+#define MANDATE_MCP_GATEWAY_H_
+
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include <boost/beast/http/message.hpp>
+#include <boost/beast/http/string_body.hpp>
+
+#include "absl/status/statusor.h"
+
+#include "agents/agents.h"
+#include "mandate/mandate.h"
+#include "mcp/config.h"
+
+namespace mandate::mcp {
+
+using HttpServerRequest = boost::beast::http::request<boost::beast::http::string_body>;
+using HttpServerResponse = boost::beast::http::response<boost::beast::http::string_body>;
+
+class Gateway {
+ public:
+  struct Options {
+    GatewayConfig config;
+    // Where clients reach this server ("http://127.0.0.1:8080"); config.public_url overrides it.
+    std::string base_url;
+    std::string data_dir;  // for the tool pins file
+    std::function<std::shared_ptr<const Snapshot>()> snapshot;
+    agents::Agents* agents = nullptr;  // must outlive the gateway
+    // Whether an Authorization header carries an admin key of the server (tool pin approval).
+    std::function<bool(std::optional<std::string_view> authorization)> is_admin;
+    // Receives one JSON audit entry per checked message (and per refused token); may be unset.
+    std::function<void(std::string entry)> audit;
+  };
+
+  // Validates the options and loads key files and pins. Call Start() to connect the upstreams.
+  static absl::StatusOr<std::unique_ptr<Gateway>> Create(Options options);
+  ~Gateway();  // stops the upstreams (their children exit)
+
+  // The URL clients reach this server at, once the port is known; call before Start(). Ignored
+  // when the configuration sets public_url.
+  void SetBaseUrl(std::string base_url);
+  void Start();
+
+  // Whether `path` is served by the gateway.
+  static bool Owns(std::string_view path);
+
+  using Respond = std::function<void(HttpServerResponse)>;
+  void Handle(HttpServerRequest request, Respond respond);
+
+  struct Impl;
+
+ private:
+  explicit Gateway(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace mandate::mcp
+
+#endif  // MANDATE_MCP_GATEWAY_H_

@@ -1,0 +1,688 @@
+#include "mcp/upstream.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+
+#include <boost/asio/post.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
+#include <spdlog/spdlog.h>
+
+#include "absl/strings/str_cat.h"
+
+#include "mcp/base64.h"
+#include "mcp/http_client.h"
+#include "mcp/jsonrpc.h"
+
+extern char** environ;
+
+namespace mandate::mcp {
+
+namespace json = boost::json;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+// The protocol revision the gateway asks its upstreams for (they answer with one they support).
+constexpr char kUpstreamProtocolVersion[] = "2025-11-25";
+
+std::optional<int64_t> IntId(const json::value& id) {
+  if (id.is_int64()) return id.as_int64();
+  if (id.is_uint64() && id.as_uint64() <= static_cast<uint64_t>(INT64_MAX)) return static_cast<int64_t>(id.as_uint64());
+  return std::nullopt;
+}
+
+json::object InitializeParams() {
+  json::object p;
+  p["protocolVersion"] = kUpstreamProtocolVersion;
+  p["capabilities"] = json::object{};
+  p["clientInfo"] = json::object{{"name", "mandate-mcp-gateway"}, {"version", "0.1.0"}};
+  return p;
+}
+
+// Sleeps up to `d`, waking early when `stop` turns true.
+template <class StopFn>
+void SleepUnless(std::chrono::milliseconds d, StopFn stop) {
+  const auto until = Clock::now() + d;
+  while (!stop() && Clock::now() < until) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+}
+
+}  // namespace
+
+// ---- Upstream (transport-independent part) --------------------------------------------------------
+
+Upstream::Upstream(UpstreamConfig config) : config_(std::move(config)) {}
+Upstream::~Upstream() = default;
+
+std::chrono::milliseconds Upstream::timeout() const {
+  return std::chrono::milliseconds(static_cast<int64_t>(config_.timeout_seconds * 1000));
+}
+
+bool Upstream::stopping() const {
+  std::lock_guard lock(mu_);
+  return stopping_;
+}
+
+void Upstream::Start() {
+  timer_ = std::thread([this] { TimerLoop(); });
+  Connect();
+}
+
+void Upstream::Stop() {
+  std::vector<ResponseCallback> calls;
+  std::vector<ReadyCallback> waiters;
+  {
+    std::lock_guard lock(mu_);
+    if (stopping_) return;
+    stopping_ = true;
+    for (auto& [id, p] : pending_) calls.push_back(std::move(p.done));
+    pending_.clear();
+    for (auto& w : waiters_) waiters.push_back(std::move(w.first));
+    waiters_.clear();
+  }
+  cv_.notify_all();
+  if (timer_.joinable()) timer_.join();
+  Disconnect();
+  const std::string why = absl::StrCat("upstream \"", name(), "\" is shutting down");
+  for (auto& c : calls) c(MakeError(nullptr, kUpstreamUnavailable, why));
+  for (auto& w : waiters) w(absl::UnavailableError(why));
+}
+
+int64_t Upstream::Request(std::string_view method, json::object params, ResponseCallback done) {
+  int64_t id;
+  json::object message;
+  {
+    std::unique_lock lock(mu_);
+    if (stopping_) {
+      lock.unlock();
+      done(MakeError(nullptr, kUpstreamUnavailable, absl::StrCat("upstream \"", name(), "\" is shutting down")));
+      return 0;
+    }
+    id = next_id_++;
+    Pending& p = pending_[id];
+    p.done = std::move(done);
+    p.deadline = Clock::now() + timeout();
+    p.message = MakeRequest(id, method, std::move(params));
+    // The handshake's own request goes out before the upstream is ready; everything else waits.
+    if (!ready_ && method != "initialize") return id;
+    p.sent = true;
+    message = std::move(p.message);
+    p.message = {};
+  }
+  Send(std::move(message));
+  return id;
+}
+
+void Upstream::Cancel(int64_t id, std::string_view reason) {
+  bool sent = false;
+  {
+    std::lock_guard lock(mu_);
+    auto it = pending_.find(id);
+    if (it == pending_.end()) return;
+    sent = it->second.sent;
+    pending_.erase(it);
+  }
+  if (sent) Notify("notifications/cancelled", json::object{{"requestId", id}, {"reason", reason}});
+}
+
+void Upstream::Notify(std::string_view method, json::object params) {
+  {
+    std::lock_guard lock(mu_);
+    if (!ready_ || stopping_) return;
+  }
+  Send(MakeNotification(method, std::move(params)));
+}
+
+void Upstream::WhenReady(ReadyCallback done) {
+  std::unique_lock lock(mu_);
+  if (ready_) {
+    json::object result = *init_result_;
+    lock.unlock();
+    return done(std::move(result));
+  }
+  if (stopping_) {
+    lock.unlock();
+    return done(absl::UnavailableError(absl::StrCat("upstream \"", name(), "\" is shutting down")));
+  }
+  waiters_.emplace_back(std::move(done), Clock::now() + timeout());
+}
+
+void Upstream::SetNotificationHandler(NotificationHandler handler) {
+  std::lock_guard lock(mu_);
+  on_notification_ = std::move(handler);
+}
+
+void Upstream::OnConnected() {
+  Request("initialize", InitializeParams(), [this](json::object response) {
+    if (!response.contains("result") || !response.at("result").is_object()) {
+      const std::string why = absl::StrCat("upstream \"", name(), "\" refused initialize: ",
+                                           json::serialize(response.contains("error") ? response.at("error") : response));
+      spdlog::warn("{}", why);
+      OnDisconnected(why);
+      Disconnect();
+      return;
+    }
+    std::vector<json::object> queued;
+    std::vector<ReadyCallback> waiters;
+    json::object result = response.at("result").as_object();
+    {
+      std::lock_guard lock(mu_);
+      if (stopping_) return;
+      init_result_ = result;
+      ready_ = true;
+      for (auto& [id, p] : pending_) {
+        if (!p.sent) {
+          p.sent = true;
+          queued.push_back(std::move(p.message));
+          p.message = {};
+        }
+      }
+      for (auto& w : waiters_) waiters.push_back(std::move(w.first));
+      waiters_.clear();
+    }
+    spdlog::info("MCP upstream \"{}\" ready ({} {}, protocol {})", name(),
+                 result.contains("serverInfo") ? json::serialize(result.at("serverInfo").at("name")) : "?",
+                 result.contains("serverInfo") && result.at("serverInfo").as_object().contains("version")
+                     ? json::serialize(result.at("serverInfo").at("version"))
+                     : "",
+                 result.contains("protocolVersion") ? json::serialize(result.at("protocolVersion")) : "?");
+    Send(MakeNotification("notifications/initialized", {}));
+    for (auto& m : queued) Send(std::move(m));
+    for (auto& w : waiters) w(result);
+  });
+}
+
+void Upstream::OnMessage(json::object message) {
+  if (const json::value* method = message.if_contains("method"); method != nullptr && method->is_string()) {
+    const std::string m(method->as_string());
+    json::object params;
+    if (const json::value* p = message.if_contains("params"); p != nullptr && p->is_object()) params = p->as_object();
+    if (const json::value* id = message.if_contains("id")) {
+      // Server-to-client requests: the gateway declares no client capabilities upstream, so only
+      // ping is answered.
+      if (m == "ping") {
+        Send(MakeResult(*id, json::object{}));
+      } else {
+        Send(MakeError(*id, kMethodNotFound, absl::StrCat("the Mandate gateway does not relay ", m, " to clients")));
+      }
+      return;
+    }
+    NotificationHandler handler;
+    {
+      std::lock_guard lock(mu_);
+      handler = on_notification_;
+    }
+    if (handler) handler(m, params);
+    return;
+  }
+  const json::value* idv = message.if_contains("id");
+  std::optional<int64_t> id = idv == nullptr ? std::nullopt : IntId(*idv);
+  if (!id) return;
+  ResponseCallback done;
+  {
+    std::lock_guard lock(mu_);
+    auto it = pending_.find(*id);
+    if (it == pending_.end()) return;  // cancelled or timed out
+    done = std::move(it->second.done);
+    pending_.erase(it);
+  }
+  done(std::move(message));
+}
+
+void Upstream::OnDisconnected(const std::string& why) {
+  std::vector<std::pair<int64_t, ResponseCallback>> failed;
+  {
+    std::lock_guard lock(mu_);
+    ready_ = false;
+    last_error_ = why;
+    for (auto it = pending_.begin(); it != pending_.end();) {
+      if (it->second.sent) {
+        failed.emplace_back(it->first, std::move(it->second.done));
+        pending_.erase(it++);
+      } else {
+        ++it;
+      }
+    }
+  }
+  for (auto& [id, done] : failed) done(MakeError(id, kUpstreamUnavailable, why));
+}
+
+void Upstream::TimerLoop() {
+  std::unique_lock lock(mu_);
+  while (!stopping_) {
+    cv_.wait_for(lock, std::chrono::milliseconds(100));
+    if (stopping_) break;
+    const auto now = Clock::now();
+    std::vector<std::pair<int64_t, ResponseCallback>> expired;
+    for (auto it = pending_.begin(); it != pending_.end();) {
+      if (it->second.deadline <= now) {
+        expired.emplace_back(it->first, std::move(it->second.done));
+        pending_.erase(it++);
+      } else {
+        ++it;
+      }
+    }
+    std::vector<ReadyCallback> late;
+    while (!waiters_.empty() && waiters_.front().second <= now) {
+      late.push_back(std::move(waiters_.front().first));
+      waiters_.pop_front();
+    }
+    const std::string last = last_error_;
+    lock.unlock();
+    const std::string secs = absl::StrCat(config_.timeout_seconds);
+    for (auto& [id, done] : expired) {
+      done(MakeError(id, kUpstreamUnavailable,
+                     absl::StrCat("upstream \"", name(), "\" did not answer within ", secs, " s")));
+    }
+    for (auto& w : late) {
+      w(absl::UnavailableError(absl::StrCat("upstream \"", name(), "\" is not ready after ", secs, " s",
+                                            last.empty() ? "" : absl::StrCat(" (", last, ")"))));
+    }
+    lock.lock();
+  }
+}
+
+// ---- stdio ----------------------------------------------------------------------------------------
+
+namespace {
+
+class StdioUpstream final : public Upstream {
+ public:
+  using Upstream::Upstream;
+  ~StdioUpstream() override {
+    Stop();
+    if (supervisor_.joinable()) supervisor_.join();
+  }
+
+ protected:
+  void Connect() override {
+    // Writing to a child that died must not kill the server with SIGPIPE; write() reports EPIPE.
+    signal(SIGPIPE, SIG_IGN);
+    supervisor_ = std::thread([this] { Supervise(); });
+  }
+
+  void Send(json::object message) override {
+    std::string line = json::serialize(message);
+    line += '\n';
+    std::lock_guard lock(write_mu_);
+    if (stdin_fd_ < 0) return;
+    size_t off = 0;
+    while (off < line.size()) {
+      const ssize_t n = write(stdin_fd_, line.data() + off, line.size() - off);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) return;  // the reader sees the exit and fails what is pending
+      off += static_cast<size_t>(n);
+    }
+  }
+
+  void Disconnect() override {
+    // Closing stdin asks the server to exit; the supervisor escalates to SIGTERM after 1 s and
+    // SIGKILL after 3 s (see Supervise).
+    std::lock_guard lock(write_mu_);
+    if (stdin_fd_ >= 0) close(stdin_fd_);
+    stdin_fd_ = -1;
+    if (pid_ > 0 && !terminate_since_) terminate_since_ = Clock::now();
+  }
+
+ private:
+  // Called by the supervisor while it waits for output: enforces the shutdown escalation.
+  void Escalate() {
+    std::lock_guard lock(write_mu_);
+    if (!terminate_since_ || pid_ <= 0) return;
+    const auto waited = Clock::now() - *terminate_since_;
+    if (waited > std::chrono::seconds(3)) {
+      kill(pid_, SIGKILL);
+    } else if (waited > std::chrono::seconds(1)) {
+      kill(pid_, SIGTERM);
+    }
+  }
+
+  absl::Status Spawn(int* out_fd) {
+    int in[2], out[2];
+    if (pipe2(in, O_CLOEXEC) != 0) return absl::InternalError(absl::StrCat("pipe: ", std::strerror(errno)));
+    if (pipe2(out, O_CLOEXEC) != 0) {
+      close(in[0]);
+      close(in[1]);
+      return absl::InternalError(absl::StrCat("pipe: ", std::strerror(errno)));
+    }
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_adddup2(&fa, in[0], 0);
+    posix_spawn_file_actions_adddup2(&fa, out[1], 1);
+    if (!config().cwd.empty()) posix_spawn_file_actions_addchdir_np(&fa, config().cwd.c_str());
+    posix_spawnattr_t attr;
+    posix_spawnattr_init(&attr);
+    // Its own process group: a terminal's Ctrl-C reaches the server, which then stops the child.
+    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP);
+    posix_spawnattr_setpgroup(&attr, 0);
+
+    // The child's environment is PATH, HOME and LANG of the server plus the configured variables:
+    // no ambient secrets of the server leak into it.
+    std::vector<std::string> env_strings;
+    for (const char* k : {"PATH", "HOME", "LANG"}) {
+      if (config().env.count(k)) continue;
+      if (const char* v = std::getenv(k)) env_strings.push_back(absl::StrCat(k, "=", v));
+    }
+    for (const auto& [k, v] : config().env) env_strings.push_back(absl::StrCat(k, "=", v));
+    std::vector<char*> envp, argv;
+    for (auto& s : env_strings) envp.push_back(s.data());
+    envp.push_back(nullptr);
+    std::vector<std::string> args = config().command;
+    for (auto& s : args) argv.push_back(s.data());
+    argv.push_back(nullptr);
+
+    pid_t pid = 0;
+    const int rc = posix_spawnp(&pid, argv[0], &fa, &attr, argv.data(), envp.data());
+    posix_spawn_file_actions_destroy(&fa);
+    posix_spawnattr_destroy(&attr);
+    close(in[0]);
+    close(out[1]);
+    if (rc != 0) {
+      close(in[1]);
+      close(out[0]);
+      return absl::UnavailableError(absl::StrCat("cannot start ", config().command[0], ": ", std::strerror(rc)));
+    }
+    std::lock_guard lock(write_mu_);
+    pid_ = pid;
+    stdin_fd_ = in[1];
+    *out_fd = out[0];
+    return absl::OkStatus();
+  }
+
+  void Supervise() {
+    auto backoff = std::chrono::milliseconds(250);
+    constexpr auto kMaxBackoff = std::chrono::milliseconds(30'000);
+    constexpr size_t kMaxLine = size_t{16} << 20;
+    while (!stopping()) {
+      int out_fd = -1;
+      const auto started = Clock::now();
+      if (absl::Status s = Spawn(&out_fd); !s.ok()) {
+        spdlog::error("MCP upstream \"{}\": {}", name(), std::string(s.message()));
+        OnDisconnected(std::string(s.message()));
+      } else {
+        spdlog::info("MCP upstream \"{}\": started pid {}", name(), pid_);
+        OnConnected();
+        std::string buffer;
+        char chunk[65536];
+        bool oversized = false;
+        while (true) {
+          pollfd pfd{out_fd, POLLIN, 0};
+          const int ready = poll(&pfd, 1, 100);
+          if (ready == 0 || (ready < 0 && errno == EINTR)) {
+            Escalate();
+            continue;
+          }
+          const ssize_t n = read(out_fd, chunk, sizeof chunk);
+          if (n < 0 && errno == EINTR) continue;
+          if (n <= 0) break;
+          buffer.append(chunk, static_cast<size_t>(n));
+          size_t start = 0;
+          for (size_t nl; (nl = buffer.find('\n', start)) != std::string::npos; start = nl + 1) {
+            std::string_view line(buffer.data() + start, nl - start);
+            if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+            if (line.empty()) continue;
+            Decoded d = Decode(line, Limits{kMaxLine, 64});
+            if (d.error) {
+              spdlog::warn("MCP upstream \"{}\" wrote a malformed message: {}", name(), d.error->message);
+              continue;
+            }
+            OnMessage(std::move(d.message->raw));
+          }
+          buffer.erase(0, start);
+          if (buffer.size() > kMaxLine) {
+            oversized = true;
+            break;
+          }
+        }
+        close(out_fd);
+        int status = 0;
+        pid_t pid;
+        {
+          std::lock_guard lock(write_mu_);
+          pid = pid_;
+          if (stdin_fd_ >= 0) close(stdin_fd_);
+          stdin_fd_ = -1;
+        }
+        if (oversized) kill(pid, SIGKILL);
+        waitpid(pid, &status, 0);
+        {
+          std::lock_guard lock(write_mu_);
+          pid_ = 0;
+          terminate_since_.reset();
+        }
+        std::string how = WIFEXITED(status)     ? absl::StrCat("exited with status ", WEXITSTATUS(status))
+                          : WIFSIGNALED(status) ? absl::StrCat("was killed by signal ", WTERMSIG(status))
+                                                : "stopped";
+        if (oversized) how = "wrote a line over 16 MiB and was killed";
+        const std::string why = absl::StrCat("upstream \"", name(), "\" ", how, " while the request was pending");
+        if (!stopping()) spdlog::warn("MCP upstream \"{}\" {}; restarting in {} ms", name(), how, backoff.count());
+        OnDisconnected(why);
+        if (Clock::now() - started > std::chrono::seconds(30)) backoff = std::chrono::milliseconds(250);
+      }
+      SleepUnless(backoff, [this] { return stopping(); });
+      backoff = std::min(backoff * 2, kMaxBackoff);
+    }
+  }
+
+  std::thread supervisor_;
+  std::mutex write_mu_;  // guards stdin_fd_, pid_ and terminate_since_
+  int stdin_fd_ = -1;
+  pid_t pid_ = 0;
+  std::optional<Clock::time_point> terminate_since_;
+};
+
+// ---- Streamable HTTP ------------------------------------------------------------------------------
+
+// Splits complete SSE events off the front of `buffer` (from `*pos`), returning their data fields.
+std::vector<std::string> TakeSseEvents(std::string_view buffer, size_t* pos) {
+  std::vector<std::string> out;
+  while (true) {
+    size_t end = buffer.find("\n\n", *pos);
+    size_t sep = 2;
+    const size_t crlf = buffer.find("\r\n\r\n", *pos);
+    if (crlf != std::string_view::npos && (end == std::string_view::npos || crlf < end)) {
+      end = crlf;
+      sep = 4;
+    }
+    if (end == std::string_view::npos) return out;
+    std::string_view event = buffer.substr(*pos, end - *pos);
+    *pos = end + sep;
+    std::string data;
+    bool any = false;
+    while (!event.empty()) {
+      size_t nl = event.find('\n');
+      std::string_view line = event.substr(0, nl);
+      event = nl == std::string_view::npos ? std::string_view() : event.substr(nl + 1);
+      if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+      if (line.rfind("data:", 0) == 0) {
+        line.remove_prefix(5);
+        if (!line.empty() && line.front() == ' ') line.remove_prefix(1);
+        if (any) data += '\n';
+        data.append(line);
+        any = true;
+      }
+    }
+    if (any && !data.empty()) out.push_back(std::move(data));
+  }
+}
+
+class HttpUpstream final : public Upstream {
+ public:
+  explicit HttpUpstream(UpstreamConfig config) : Upstream(std::move(config)), pool_(4) {}
+  ~HttpUpstream() override {
+    Stop();
+    pool_.join();
+  }
+
+ protected:
+  void Connect() override {
+    boost::asio::post(pool_, [this] { OnConnected(); });
+  }
+  void Send(json::object message) override {
+    boost::asio::post(pool_, [this, message = std::move(message)]() mutable { Post(std::move(message)); });
+  }
+  void Disconnect() override {
+    std::lock_guard lock(session_mu_);
+    session_id_.clear();
+  }
+
+ private:
+  absl::StatusOr<std::string> Credential() {
+    const UpstreamAuth& a = config().auth;
+    if (a.kind == UpstreamAuth::Kind::kNone) return std::string();
+    if (a.kind == UpstreamAuth::Kind::kBearer) return absl::StrCat("Bearer ", a.bearer_token);
+    std::lock_guard lock(token_mu_);
+    if (!token_.empty() && Clock::now() < token_expiry_) return absl::StrCat("Bearer ", token_);
+    HttpRequest r;
+    r.method = "POST";
+    r.url = a.token_url;
+    r.timeout = timeout();
+    r.headers.emplace_back("Content-Type", "application/x-www-form-urlencoded");
+    r.headers.emplace_back("Accept", "application/json");
+    r.body = "grant_type=client_credentials";
+    if (!a.scope.empty()) absl::StrAppend(&r.body, "&scope=", FormEncode(a.scope));
+    absl::StrAppend(&r.body, "&resource=", FormEncode(a.resource.empty() ? config().url : a.resource));
+    if (a.client_secret.empty()) {
+      absl::StrAppend(&r.body, "&client_id=", FormEncode(a.client_id));
+    } else {
+      r.headers.emplace_back("Authorization", absl::StrCat("Basic ", Base64Encode(absl::StrCat(
+                                                                         FormEncode(a.client_id), ":",
+                                                                         FormEncode(a.client_secret)))));
+    }
+    absl::StatusOr<HttpResult> res = HttpFetch(r);
+    if (!res.ok()) return res.status();
+    boost::system::error_code ec;
+    json::value v = json::parse(res->body, ec);
+    if (res->status != 200 || ec || !v.is_object() || !v.as_object().contains("access_token") ||
+        !v.at("access_token").is_string()) {
+      return absl::UnavailableError(absl::StrCat("token endpoint ", a.token_url, " answered HTTP ", res->status,
+                                                 " without an access_token"));
+    }
+    token_ = std::string(v.at("access_token").as_string());
+    int64_t expires_in = 300;
+    if (const json::value* e = v.as_object().if_contains("expires_in"); e != nullptr && e->is_int64()) {
+      expires_in = e->as_int64();
+    }
+    token_expiry_ = Clock::now() + std::chrono::seconds(std::max<int64_t>(expires_in - 30, 1));
+    return absl::StrCat("Bearer ", token_);
+  }
+
+  void Post(json::object message) {
+    if (stopping()) return;
+    const bool is_initialize = message.contains("method") && message.at("method") == "initialize";
+    const json::value id = message.contains("method") && message.contains("id") ? message.at("id") : json::value();
+    auto fail = [&](const std::string& why) {
+      if (is_initialize) {
+        OnDisconnected(why);
+        SleepUnless(std::chrono::milliseconds(1000), [this] { return stopping(); });
+        if (!stopping()) Connect();
+      } else if (!id.is_null()) {
+        OnMessage(MakeError(id, kUpstreamUnavailable, why));
+      }
+    };
+    absl::StatusOr<std::string> credential = Credential();
+    if (!credential.ok()) return fail(absl::StrCat("upstream \"", name(), "\": ", credential.status().message()));
+
+    HttpRequest r;
+    r.method = "POST";
+    r.url = config().url;
+    r.timeout = timeout();
+    r.headers.emplace_back("Content-Type", "application/json");
+    r.headers.emplace_back("Accept", "application/json, text/event-stream");
+    if (!credential->empty()) r.headers.emplace_back("Authorization", *credential);
+    std::string session;
+    {
+      std::lock_guard lock(session_mu_);
+      session = session_id_;
+      if (!is_initialize && !protocol_version_.empty()) r.headers.emplace_back("MCP-Protocol-Version", protocol_version_);
+    }
+    if (!is_initialize && !session.empty()) r.headers.emplace_back("Mcp-Session-Id", session);
+    r.body = json::serialize(message);
+
+    // SSE: messages are handed on as they arrive; the exchange ends at the awaited response.
+    size_t pos = 0;
+    bool answered = false;
+    std::vector<json::object> early;
+    r.on_progress = [&](std::string_view body) {
+      for (std::string& data : TakeSseEvents(body, &pos)) {
+        Decoded d = Decode(data, Limits{size_t{16} << 20, 64});
+        if (d.error) continue;
+        const bool is_answer = d.message->kind == Message::Kind::kResponse && d.message->id == id;
+        if (is_initialize) {
+          early.push_back(std::move(d.message->raw));  // handled after the session id is known
+        } else {
+          OnMessage(std::move(d.message->raw));
+        }
+        if (is_answer) answered = true;
+      }
+      return answered;
+    };
+    absl::StatusOr<HttpResult> res = HttpFetch(r);
+    if (!res.ok()) return fail(absl::StrCat("upstream \"", name(), "\": ", res.status().message()));
+    if (res->status == 404 && !session.empty()) {
+      // The upstream forgot our session: start a new one; this request fails (the client retries).
+      spdlog::warn("MCP upstream \"{}\" expired its session; re-initializing", name());
+      OnDisconnected(absl::StrCat("upstream \"", name(), "\" ended its session"));
+      {
+        std::lock_guard lock(session_mu_);
+        session_id_.clear();
+      }
+      Connect();
+      return;
+    }
+    if (res->status == 401 || res->status == 403) {
+      std::lock_guard lock(token_mu_);
+      token_.clear();
+    }
+    if (res->status == 202) return;
+    if (res->status < 200 || res->status >= 300) {
+      return fail(absl::StrCat("upstream \"", name(), "\" answered HTTP ", res->status));
+    }
+    if (is_initialize) {
+      std::lock_guard lock(session_mu_);
+      session_id_ = res->Header("mcp-session-id");
+    }
+    if (res->Header("content-type").rfind("application/json", 0) == 0) {
+      Decoded d = Decode(res->body, Limits{size_t{16} << 20, 64});
+      if (d.error) return fail(absl::StrCat("upstream \"", name(), "\" sent malformed JSON: ", d.error->message));
+      early.push_back(std::move(d.message->raw));
+    } else if (!answered && !is_initialize && !id.is_null()) {
+      return fail(absl::StrCat("upstream \"", name(), "\" closed the stream without answering"));
+    }
+    for (json::object& m : early) {
+      if (is_initialize && m.contains("result") && m.at("result").is_object()) {
+        if (const json::value* v = m.at("result").as_object().if_contains("protocolVersion"); v && v->is_string()) {
+          std::lock_guard lock(session_mu_);
+          protocol_version_ = std::string(v->as_string());
+        }
+      }
+      OnMessage(std::move(m));
+    }
+  }
+
+  boost::asio::thread_pool pool_;
+  std::mutex session_mu_;  // guards session_id_ and protocol_version_
+  std::string session_id_;
+  std::string protocol_version_;
+  std::mutex token_mu_;
+  std::string token_;
+  Clock::time_point token_expiry_;
+};
+
+}  // namespace
+
+std::unique_ptr<Upstream> Upstream::Create(UpstreamConfig config) {
+  if (config.is_stdio()) return std::make_unique<StdioUpstream>(std::move(config));
+  return std::make_unique<HttpUpstream>(std::move(config));
+}
+
+}  // namespace mandate::mcp

@@ -1,0 +1,114 @@
+// Connections from the gateway to the MCP servers it fronts. The gateway is one MCP client per
+// upstream: it performs the initialize handshake itself, keeps the upstream's InitializeResult, and
+// multiplexes every client session's requests over that one connection with its own request ids.
+//
+// StdioUpstream runs the configured command (never anything a client sends) and supervises it: when
+// the process exits, every request in flight fails with a clear error and the process is restarted
+// with exponential backoff. HttpUpstream speaks Streamable HTTP (JSON or SSE responses, its own
+// Mcp-Session-Id, re-initializing when the upstream forgets the session) with the configured
+// credential; the client's token is never sent.
+//
+// Thread safety: every public method may be called from any thread. Callbacks run on the
+// upstream's own threads and must not block for long.
+#ifndef MANDATE_MCP_UPSTREAM_H_
+#define MANDATE_MCP_UPSTREAM_H_
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <thread>
+
+#include <boost/json/object.hpp>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/statusor.h"
+
+#include "mcp/config.h"
+
+namespace mandate::mcp {
+
+// Gets the upstream's response message (an object with "result" or "error"), exactly once.
+using ResponseCallback = std::function<void(boost::json::object response)>;
+// Gets the upstream's InitializeResult, or why there is none (Unavailable).
+using ReadyCallback = std::function<void(absl::StatusOr<boost::json::object> initialize_result)>;
+// Gets each notification the upstream sends (method, params).
+using NotificationHandler = std::function<void(const std::string& method, const boost::json::object& params)>;
+
+class Upstream {
+ public:
+  explicit Upstream(UpstreamConfig config);
+  virtual ~Upstream();
+  Upstream(const Upstream&) = delete;
+  Upstream& operator=(const Upstream&) = delete;
+
+  // Creates the upstream for `config` (stdio or HTTP).
+  static std::unique_ptr<Upstream> Create(UpstreamConfig config);
+
+  const UpstreamConfig& config() const { return config_; }
+  const std::string& name() const { return config_.name; }
+
+  // Connects (spawns, handshakes) in the background. Call once.
+  void Start();
+  // Fails everything pending and disconnects; no callback runs after Stop() returns.
+  void Stop();
+
+  // Sends a request with a fresh upstream id and returns that id. Requests made before the
+  // handshake completed wait for it (bounded by the timeout). A timeout or disconnect answers with
+  // a JSON-RPC error (kUpstreamUnavailable).
+  int64_t Request(std::string_view method, boost::json::object params, ResponseCallback done);
+  // Forgets a pending request and tells the upstream (notifications/cancelled). Its callback does
+  // not run.
+  void Cancel(int64_t id, std::string_view reason);
+  void Notify(std::string_view method, boost::json::object params);
+  // The upstream's InitializeResult once the handshake is done (waits up to the timeout).
+  void WhenReady(ReadyCallback done);
+  void SetNotificationHandler(NotificationHandler handler);
+
+ protected:
+  // Transport hooks. Connect() (re)starts the connection and must end in OnConnected() or
+  // OnDisconnected(); Send() delivers one message; Disconnect() tears the connection down.
+  virtual void Connect() = 0;
+  virtual void Send(boost::json::object message) = 0;
+  virtual void Disconnect() = 0;
+
+  // Called by the transport.
+  void OnConnected();                       // the transport is up: the handshake starts
+  void OnMessage(boost::json::object message);
+  void OnDisconnected(const std::string& why);  // fails requests in flight; marks not ready
+  bool stopping() const;
+  std::chrono::milliseconds timeout() const;
+
+ private:
+  struct Pending {
+    ResponseCallback done;
+    std::chrono::steady_clock::time_point deadline;
+    bool sent = false;
+    boost::json::object message;  // kept until sent
+  };
+  void Fail(std::vector<ResponseCallback> callbacks, int64_t ids_for_error, const std::string& why);
+  void TimerLoop();
+
+  const UpstreamConfig config_;
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  bool stopping_ = false;
+  bool ready_ = false;
+  int64_t next_id_ = 1;
+  absl::flat_hash_map<int64_t, Pending> pending_;
+  std::optional<boost::json::object> init_result_;
+  std::string last_error_;
+  std::deque<std::pair<ReadyCallback, std::chrono::steady_clock::time_point>> waiters_;
+  NotificationHandler on_notification_;
+  std::thread timer_;
+};
+
+}  // namespace mandate::mcp
+
+#endif  // MANDATE_MCP_UPSTREAM_H_
