@@ -13,13 +13,14 @@ MANDATE := $(RELEASE)/mandate
 SOURCES = $(shell find src include tests bench fuzz examples -type f \( -name '*.cc' -o -name '*.h' \) 2>/dev/null)
 
 .DEFAULT_GOAL := build
-.PHONY: deps build test run bench fuzz asan format format-check tidy clean help
+.PHONY: deps build test run bench bench-compare fuzz asan format format-check tidy clean help
 
 help:
 	@echo "make run      build, then start Mandate on examples/quickstart"
 	@echo "make test     install deps, build (Release) and run every test with ctest"
 	@echo "make build    Release build in $(RELEASE)"
 	@echo "make bench    build and run the benchmarks in bench/"
+	@echo "make bench-compare  Mandate against Casbin, Cedar, Oso and Cerbos in one run (bench/compare, ~5 min)"
 	@echo "make fuzz     clang + libFuzzer + ASan/UBSan build in build/fuzz; each target runs FUZZ_SECONDS=$(FUZZ_SECONDS)"
 	@echo "make asan     Debug ASan/UBSan build of the unit tests in build/asan, then run them"
 	@echo "make format   clang-format every source file (format-check: only report)"
@@ -46,6 +47,9 @@ run: build
 
 bench: build
 	scripts/run-benchmarks $(RELEASE)
+
+bench-compare: build
+	bench/compare $(RELEASE)
 
 fuzz: build/fuzz/build.ninja
 	cmake --build --preset fuzz -j $(JOBS)

@@ -46,6 +46,12 @@ std::shared_ptr<const Policy> Compile(const char* text) {
   return *p;
 }
 
+Change Insert(Fact f) {
+  Change c;  // kind defaults to kInsert
+  c.fact = std::move(f);
+  return c;
+}
+
 Fact Rel(const char* type, int i, const char* ptype, int p) {
   return {"has_relation", {V(type, std::to_string(i)), S("parent"), V(ptype, std::to_string(p))}};
 }
@@ -55,9 +61,9 @@ std::unique_ptr<Database> ChainDatabase() {
   auto db = std::make_unique<Database>(Compile(kChainPolicy));
   std::vector<Change> changes;
   for (int i = 0; i < kItems; ++i) {
-    changes.push_back({Change::Kind::kInsert, Rel("L1", i, "L2", i / 10), {}});
-    if (i < kItems / 10) changes.push_back({Change::Kind::kInsert, Rel("L2", i, "L3", i / 10), {}});
-    if (i < kItems / 100) changes.push_back({Change::Kind::kInsert, Rel("L3", i, "L4", i / 10), {}});
+    changes.push_back(Insert(Rel("L1", i, "L2", i / 10)));
+    if (i < kItems / 10) changes.push_back(Insert(Rel("L2", i, "L3", i / 10)));
+    if (i < kItems / 100) changes.push_back(Insert(Rel("L3", i, "L4", i / 10)));
   }
   for (int u = 0; u < kUsers; ++u) {
     int item = (u * 10) % kItems;
@@ -65,12 +71,9 @@ std::unique_ptr<Database> ChainDatabase() {
     int id = item;
     for (int l = 1; l < level; ++l) id /= 10;
     const std::string type = "L" + std::to_string(level);
-    changes.push_back({Change::Kind::kInsert,
-                       {"has_role", {V("User", "u" + std::to_string(u)), S("viewer"), {type, std::to_string(id)}}},
-                       {}});
-    changes.push_back({Change::Kind::kInsert,
-                       {"has_role", {V("User", "u" + std::to_string(u)), S("editor"), V("L1", std::to_string(item + 1))}},
-                       {}});
+    changes.push_back(Insert({"has_role", {V("User", "u" + std::to_string(u)), S("viewer"), {type, std::to_string(id)}}}));
+    changes.push_back(
+        Insert({"has_role", {V("User", "u" + std::to_string(u)), S("editor"), V("L1", std::to_string(item + 1))}}));
   }
   if (!db->Apply(changes).ok()) std::abort();
   return db;
@@ -166,9 +169,8 @@ void BM_WriteSnapshot(benchmark::State& state) {
     std::vector<Change> changes;
     changes.reserve(n);
     for (int k = 0; k < n; ++k) {
-      changes.push_back({Change::Kind::kInsert,
-                         {"has_role", {V("User", "w" + std::to_string(round)), S("viewer"), V("L1", std::to_string(k))}},
-                         {}});
+      changes.push_back(
+          Insert({"has_role", {V("User", "w" + std::to_string(round)), S("viewer"), V("L1", std::to_string(k))}}));
     }
     ++round;
     state.ResumeTiming();
