@@ -34,3 +34,22 @@ if(EXISTS ${CMAKE_CURRENT_LIST_DIR}/docs/check_docs.sh)
 endif()
 
 include(${CMAKE_CURRENT_LIST_DIR}/golden/golden.cmake OPTIONAL)
+
+# The AuthZEN interop examples: their test blocks (tests/e2e/e2e.cmake plays the interop suites on them).
+foreach(example todo api-gateway search)
+  add_test(NAME examples.authzen.${example}.policy_tests
+           COMMAND mandate test ${PROJECT_SOURCE_DIR}/examples/authzen/${example}/policy.polar)
+  set_tests_properties(examples.authzen.${example}.policy_tests PROPERTIES LABELS examples TIMEOUT 120)
+endforeach()
+if(EXISTS ${CMAKE_CURRENT_LIST_DIR}/docs/check_docs.sh)
+  add_test(NAME examples.authzen.docs
+           COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/docs/check_docs.sh $<TARGET_FILE:mandate> ${PROJECT_SOURCE_DIR}/docs/authzen.md)
+  set_tests_properties(examples.authzen.docs PROPERTIES LABELS examples TIMEOUT 120)
+endif()
+
+# The agents example (examples/agents, docs/agents.md): its test blocks, and run.sh, which drives the
+# customer-churn scenario over HTTP against a real `mandate serve` and checks every answer.
+add_test(NAME examples.agents.policy_tests COMMAND mandate test ${PROJECT_SOURCE_DIR}/examples/agents/policy.polar)
+add_test(NAME examples.agents.walkthrough
+         COMMAND bash ${PROJECT_SOURCE_DIR}/examples/agents/run.sh $<TARGET_FILE:mandate>)
+set_tests_properties(examples.agents.policy_tests examples.agents.walkthrough PROPERTIES LABELS examples TIMEOUT 120)

@@ -67,6 +67,9 @@ void AddListCommand(CLI::App& app);      // mandate list ... ACTOR ACTION TYPE
 void AddActionsCommand(CLI::App& app);   // mandate actions ... ACTOR RESOURCE
 void AddQueryCommand(CLI::App& app);     // mandate query ... 'QUERY'
 void AddBenchCommand(CLI::App& app);     // mandate bench SCENARIO_DIR (bench.cc, for the peer harness)
+#ifdef MANDATE_HAVE_AUDIT
+void AddAuditCommand(CLI::App& app);  // mandate audit verify|query|tail (src/cli/audit.cc)
+#endif
 #ifdef MANDATE_HAVE_SERVER
 void AddServeCommand(CLI::App& app);  // mandate serve ... (src/cli/serve.cc, with the server module)
 #endif

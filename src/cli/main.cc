@@ -27,6 +27,9 @@ int main(int argc, char** argv) {
   cli::AddActionsCommand(app);
   cli::AddQueryCommand(app);
   cli::AddBenchCommand(app);
+#ifdef MANDATE_HAVE_AUDIT
+  cli::AddAuditCommand(app);
+#endif
 #ifdef MANDATE_HAVE_SERVER
   cli::AddServeCommand(app);
 #endif

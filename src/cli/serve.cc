@@ -10,7 +10,7 @@ namespace mandate::cli {
 
 void AddServeCommand(CLI::App& app) {
   struct Flags {
-    std::string config_file;
+    std::vector<std::string> config_files;
     std::string data_dir;
     std::string listen;
     std::string policy_file;
@@ -23,8 +23,11 @@ void AddServeCommand(CLI::App& app) {
       "serve",
       "Run the authorization server: the Oso Cloud-compatible HTTP API under /api, plus /healthz, /readyz and "
       "/metrics. Facts and policy versions are stored durably in the data directory.");
-  cmd->add_option("--config", flags->config_file, "TOML configuration file ([server], [[api_keys]])")
-      ->check(CLI::ExistingFile);
+  cmd->add_option("--config", flags->config_files,
+                  "TOML configuration file ([server], [[api_keys]], [audit], [[alerts.rules]], ...); may be repeated, "
+                  "later files adding to and overriding earlier ones")
+      ->check(CLI::ExistingFile)
+      ->allow_extra_args(false);
   cmd->add_option("--data-dir", flags->data_dir, "Directory of the embedded store (default ./mandate-data)");
   cmd->add_option("--listen", flags->listen, "Address to listen on, HOST:PORT (default 127.0.0.1:8080)");
   cmd->add_option("--policy", flags->policy_file, "Policy file to load and store at start (its tests must pass)")
@@ -40,8 +43,8 @@ void AddServeCommand(CLI::App& app) {
       "See docs/api.md and docs/configuration.md.");
   cmd->callback([flags] {
     server::ServerConfig config;
-    if (!flags->config_file.empty()) {
-      if (absl::Status s = server::LoadConfigFile(flags->config_file, &config); !s.ok()) Fail(s);
+    for (const std::string& file : flags->config_files) {
+      if (absl::Status s = server::LoadConfigFile(file, &config); !s.ok()) Fail(s);
     }
     // The command line overrides the file.
     if (!flags->data_dir.empty()) config.data_dir = flags->data_dir;

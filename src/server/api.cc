@@ -12,6 +12,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
 
 namespace mandate::server {
 
@@ -42,6 +43,27 @@ bool AcceptableRequestId(std::string_view id) {
   for (char c : id) {
     if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.' || c == ':')) return false;
   }
+  return true;
+}
+
+// Matches a route path against the request's decoded path segments, collecting "{name}" segments.
+bool MatchPath(std::string_view pattern, const std::string& path, const std::vector<std::string>& segments,
+               std::vector<std::pair<std::string, std::string>>* params) {
+  if (pattern.find('{') == std::string_view::npos) return pattern == path;
+  std::vector<std::pair<std::string, std::string>> found;
+  size_t i = 0;
+  for (absl::string_view part : absl::StrSplit(absl::string_view(pattern.data() + 1, pattern.size() - 1), '/')) {
+    if (i >= segments.size()) return false;
+    const std::string& seg = segments[i++];
+    if (part.size() > 2 && part.front() == '{' && part.back() == '}') {
+      if (seg.empty()) return false;
+      found.emplace_back(std::string(part.substr(1, part.size() - 2)), seg);
+    } else if (part != seg) {
+      return false;
+    }
+  }
+  if (i != segments.size()) return false;
+  *params = std::move(found);
   return true;
 }
 
@@ -76,6 +98,13 @@ int HttpStatusFor(absl::StatusCode code) {
 
 std::optional<std::string> Call::Param(std::string_view name) const {
   for (const auto& [k, v] : params) {
+    if (k == name) return v;
+  }
+  return std::nullopt;
+}
+
+std::optional<std::string> Call::PathParam(std::string_view name) const {
+  for (const auto& [k, v] : path_params) {
     if (k == name) return v;
   }
   return std::nullopt;
@@ -120,8 +149,29 @@ Api::Api(Service& service, KeyRing keys, Metrics& metrics, net::io_context& io, 
       {verb::post, "/api/actions_query", R, &Api::NotSupported},
       {verb::post, "/api/evaluate_query_local", R, &Api::NotSupported},
       {verb::post, "/api/expect", R, &Api::NotSupported},
+      // OpenID AuthZEN 1.0.
+      {verb::post, "/access/v1/evaluation", R, &Api::AuthzenEvaluation},
+      {verb::post, "/access/v1/evaluations", R, &Api::AuthzenEvaluations},
+      {verb::post, "/access/v1/search/subject", R, &Api::AuthzenSearchSubject},
+      {verb::post, "/access/v1/search/resource", R, &Api::AuthzenSearchResource},
+      {verb::post, "/access/v1/search/action", R, &Api::AuthzenSearchAction},
+      {verb::get, "/.well-known/authzen-configuration", P, &Api::AuthzenConfiguration},
       // Native.
       {verb::get, "/v1/policy/versions", R, &Api::PolicyVersions, true},
+      {verb::post, "/v1/check", R, &Api::V1Check},
+      {verb::post, "/v1/check/batch", R, &Api::V1CheckBatch},
+      {verb::post, "/v1/agents", A, &Api::V1CreateAgent, true, true},
+      {verb::get, "/v1/agents", R, &Api::V1ListAgents},
+      {verb::get, "/v1/agents/{id}", R, &Api::V1GetAgent},
+      {verb::patch, "/v1/agents/{id}", A, &Api::V1PatchAgent, true, true},
+      {verb::delete_, "/v1/agents/{id}", A, &Api::V1DeleteAgent, true, true},
+      {verb::post, "/v1/grants", A, &Api::V1Grant, true, true},
+      {verb::get, "/v1/tasks/{id}", R, &Api::V1GetTask, true},
+      {verb::post, "/v1/tasks/{id}/complete", A, &Api::V1CompleteTask, true, true},
+      {verb::get, "/v1/audit", A, &Api::AuditRecords, true},
+      {verb::get, "/v1/audit/checkpoints", A, &Api::AuditCheckpoints, true},
+      {verb::get, "/v1/audit/stream", A, &Api::AuditStream},
+      {verb::get, "/v1/alerts", A, &Api::Alerts, true},
       {verb::get, "/healthz", P, &Api::Healthz},
       {verb::get, "/readyz", P, &Api::Readyz},
       {verb::get, "/metrics", P, &Api::MetricsText},
@@ -148,12 +198,27 @@ void Api::Handle(Request request, Respond respond) {
   if (!url) return Fail(*call, absl::InvalidArgumentError("malformed request target"));
   call->path = std::string(url->path());
   for (auto param : url->params()) call->params.emplace_back(std::string(param.key), std::string(param.value));
+  if (options_.mcp_gateway != nullptr && mcp::Gateway::Owns(call->path)) {
+    call->route_label = absl::StrCat(std::string(call->request.method_string()), " /mcp/*");
+    return options_.mcp_gateway->Handle(std::move(call->request), [this, call](Response res) {
+      const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - call->start).count();
+      res.set("X-Request-ID", call->request_id);
+      metrics_.RecordRequest(call->route_label, static_cast<int>(res.result_int()), seconds);
+      call->respond(std::move(res));
+    });
+  }
+  std::vector<std::string> segments;
+  for (auto seg : url->segments()) segments.push_back(seg);
 
   const Route* route = nullptr;
   std::string allowed;
   for (const Route& r : routes_) {
-    if (r.path != call->path) continue;
-    if (r.method == call->request.method()) route = &r;
+    std::vector<std::pair<std::string, std::string>> path_params;
+    if (!MatchPath(r.path, call->path, segments, &path_params)) continue;
+    if (r.method == call->request.method()) {
+      route = &r;
+      call->path_params = std::move(path_params);
+    }
     absl::StrAppend(&allowed, allowed.empty() ? "" : ", ", std::string(http::to_string(r.method)));
   }
   if (route == nullptr) {
@@ -164,12 +229,14 @@ void Api::Handle(Request request, Respond respond) {
     return Finish(*call, std::move(reply));
   }
   call->route_label = absl::StrCat(std::string(http::to_string(route->method)), " ", route->path);
+  call->admin = route->access == Access::kAdmin;
 
   if (route->access != Access::kPublic) {
     const auto header = call->request.find(http::field::authorization);
     absl::StatusOr<Role> role = keys_.Authenticate(
         header == call->request.end() ? std::nullopt : std::optional<std::string_view>(header->value()));
     if (!role.ok()) return Fail(*call, role.status());
+    call->role = *role;
     if (route->access == Access::kAdmin && *role != Role::kAdmin) {
       return Fail(*call, absl::PermissionDeniedError(
                              absl::StrCat("this API key is read-only; ", call->route_label, " needs an admin key")));
@@ -258,6 +325,9 @@ void Api::Finish(Call& call, Reply reply) {
   metrics_.RecordRequest(call.route_label, reply.status, seconds);
   spdlog::debug("{} {} {} {:.3f}ms {}", std::string(call.request.method_string()), call.path, reply.status,
                 seconds * 1000, call.request_id);
+  if (options_.audit_log != nullptr && (!call.audit.empty() || call.admin)) {
+    return RecordAndRespond(call, reply.status, reply.body, seconds, std::move(res));
+  }
   call.respond(std::move(res));
 }
 

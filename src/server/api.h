@@ -24,11 +24,19 @@
 
 #include "absl/status/statusor.h"
 
+#include "audit/entry.h"
+#include "mcp/gateway.h"
 #include "server/auth.h"
+#include "server/authzen.h"
 #include "server/http_server.h"
 #include "server/json_decode.h"
 #include "server/metrics.h"
 #include "server/service.h"
+
+namespace mandate::audit {
+class AuditLog;
+class Monitor;
+}
 
 namespace mandate::server {
 
@@ -39,7 +47,31 @@ struct ApiOptions {
   size_t max_pending_writes = 1024;
   // Threads that run writes and store reads (they mostly wait for the disk).
   int blocking_threads = 8;
+  // The AuthZEN endpoints' type mapping and metadata (authzen_handlers.cc).
+  AuthzenConfig authzen;
+  // The MCP gateway (src/mcp/), when upstreams are configured: it serves /mcp/<name> and
+  // /.well-known/oauth-protected-resource/mcp/<name> itself. Not owned.
+  mcp::Gateway* mcp_gateway = nullptr;
+  // The audit log every decision and admin change is written to (null: auditing off), and the cap
+  // on a record's context (audit/entry.h).
+  audit::AuditLog* audit_log = nullptr;
+  size_t audit_context_bytes = 4096;
+  audit::Monitor* audit_monitor = nullptr;  // sinks and alerts: their counters go to /metrics
 };
+
+// Keyset pagination over sorted, unique ids, shared by /api/list and the AuthZEN searches. A token
+// carries the page size and the last id of its page, so a page never repeats or skips ids when facts
+// change between requests.
+struct IdPage {
+  std::vector<std::string> ids;
+  std::optional<std::string> next_token;  // nullopt on the last page
+};
+// `size` 0 = everything in one page; a `token` (a next_token) overrides `size`. A token this server
+// did not issue is InvalidArgument at `token_at`.
+absl::StatusOr<IdPage> PageOf(std::vector<std::string> sorted_ids, int64_t size,
+                              const std::optional<std::string>& token, const JsonPointer& token_at);
+// Sorted and without duplicates, so that results and pages are stable.
+std::vector<std::string> SortedUnique(std::vector<std::string> v);
 
 // The HTTP status for an error status (InvalidArgument 400, Unauthenticated 401, PermissionDenied 403,
 // NotFound 404, Aborted 409, FailedPrecondition 422, ResourceExhausted 429, Unavailable 503, ...).
@@ -61,18 +93,37 @@ struct Reply {
   std::vector<std::pair<std::string, std::string>> headers;  // extra response headers
 };
 
+// Audit entries the handlers add to their Call (audit_handlers.cc): one decision (with the request's
+// context facts, when `request` has them), and an admin change of facts (counts and the first
+// changes, rendered as Polar).
+audit::Entry DecisionRecord(const TypedValue& actor, std::string action, std::string resource, bool allowed,
+                            const boost::json::object* request = nullptr);
+audit::Entry ChangesRecord(std::string action, const std::vector<LabeledChange>& changes);
+
 class Api;
 // One request in progress. Handlers read it; Api owns it.
 struct Call {
   Request request;
   std::string path;
   std::vector<std::pair<std::string, std::string>> params;  // decoded query parameters, in order
+  std::vector<std::pair<std::string, std::string>> path_params;  // {name} segments of the route, decoded
+  Role role = Role::kRead;                                        // of the caller's key (public routes: kRead)
   std::string request_id;
   std::chrono::steady_clock::time_point start;
   std::string route_label;  // "POST /api/authorize", or "unmatched"
   Respond respond;
+  bool admin = false;  // the route needs an admin key: recorded in the audit log even without an entry
+  // Audit records of this request: handlers add one per decision (each batch item too) and per
+  // admin change; Finish() completes them (request id, API, status, latency, versions, client) and
+  // writes them to the audit log before (sync) or while (async) the response is sent.
+  std::vector<audit::Entry> audit;
+  audit::Entry& Audit(audit::Entry e) {
+    audit.push_back(std::move(e));
+    return audit.back();
+  }
 
   std::optional<std::string> Param(std::string_view name) const;
+  std::optional<std::string> PathParam(std::string_view name) const;
 };
 
 class Api {
@@ -89,7 +140,7 @@ class Api {
   using Fn = absl::StatusOr<Reply> (Api::*)(Call&);
   struct Route {
     boost::beast::http::verb method;
-    std::string path;
+    std::string path;  // a "{name}" segment matches any one non-empty segment (Call::PathParam)
     Access access;
     Fn fn;
     bool blocking = false;  // runs on the blocking pool (writes, store reads)
@@ -131,6 +182,42 @@ class Api {
   absl::StatusOr<Reply> Healthz(Call& c);
   absl::StatusOr<Reply> Readyz(Call& c);
   absl::StatusOr<Reply> MetricsText(Call& c);
+  // The audit log, in audit_handlers.cc (docs/audit.md).
+  absl::StatusOr<Reply> AuditRecords(Call& c);
+  absl::StatusOr<Reply> AuditCheckpoints(Call& c);
+  absl::StatusOr<Reply> AuditStream(Call& c);
+  absl::StatusOr<Reply> Alerts(Call& c);
+  // Writes the audit records of `call` and then sends `res` (audit_handlers.cc).
+  void RecordAndRespond(Call& call, int status, const boost::json::value& body, double seconds, Response res);
+  // Native agent endpoints, in v1_handlers.cc (docs/agents.md).
+  absl::StatusOr<Reply> V1Check(Call& c);
+  absl::StatusOr<Reply> V1CheckBatch(Call& c);
+  absl::StatusOr<Reply> V1CreateAgent(Call& c);
+  absl::StatusOr<Reply> V1ListAgents(Call& c);
+  absl::StatusOr<Reply> V1GetAgent(Call& c);
+  absl::StatusOr<Reply> V1PatchAgent(Call& c);
+  absl::StatusOr<Reply> V1DeleteAgent(Call& c);
+  absl::StatusOr<Reply> V1Grant(Call& c);
+  absl::StatusOr<Reply> V1GetTask(Call& c);
+  absl::StatusOr<Reply> V1CompleteTask(Call& c);
+  // Grants from POST /v1/grants and from the "mandate" extension of a /api/batch changeset:
+  // DecodeGrant checks the metadata object at `at` (task, ttl_seconds, expires_at) and the facts
+  // against the policy without changing anything; StoreGrant then stores them.
+  struct PendingGrant {
+    std::vector<Fact> facts;
+    std::string task;
+    std::optional<int64_t> expires_at;
+  };
+  absl::StatusOr<PendingGrant> DecodeGrant(const boost::json::object& meta, const JsonPointer& at,
+                                           std::vector<LabeledChange> inserts) const;
+  absl::StatusOr<boost::json::value> StoreGrant(PendingGrant grant);
+  // OpenID AuthZEN 1.0, in authzen_handlers.cc.
+  absl::StatusOr<Reply> AuthzenEvaluation(Call& c);
+  absl::StatusOr<Reply> AuthzenEvaluations(Call& c);
+  absl::StatusOr<Reply> AuthzenSearchSubject(Call& c);
+  absl::StatusOr<Reply> AuthzenSearchResource(Call& c);
+  absl::StatusOr<Reply> AuthzenSearchAction(Call& c);
+  absl::StatusOr<Reply> AuthzenConfiguration(Call& c);
 
   // Shared by the handlers.
   // Decodes and type-checks the "context_facts" of a read request whose object is at `at`.

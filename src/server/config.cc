@@ -70,6 +70,37 @@ absl::Status ReadServerTable(const std::string& path, const toml::table& t, Serv
   return absl::OkStatus();
 }
 
+absl::Status ReadAgentsTable(const std::string& path, const toml::table& t, agents::Config* c) {
+  for (const auto& [key, value] : t) {
+    const toml::node& node = value;
+    const std::string k(key.str());
+    if (k == "actor_type") {
+      if (!node.is_string() || node.as_string()->get().empty()) {
+        return Bad(path, node, "agents.actor_type must be a non-empty string");
+      }
+      c->actor_type = node.as_string()->get();
+    } else if (k == "require_delegation_fact") {
+      if (!node.is_boolean()) return Bad(path, node, "agents.require_delegation_fact must be true or false");
+      c->require_delegation_fact = node.as_boolean()->get();
+    } else if (k == "max_chain_length") {
+      std::optional<int64_t> v = node.value<int64_t>();
+      if (!node.is_integer() || !v || *v < 0 || *v > 64) {
+        return Bad(path, node, "agents.max_chain_length must be an integer from 0 to 64");
+      }
+      c->max_chain_length = static_cast<int>(*v);
+    } else if (k == "purge_interval_seconds") {
+      std::optional<int64_t> v = node.value<int64_t>();
+      if (!node.is_integer() || !v || *v < 1) {
+        return Bad(path, node, "agents.purge_interval_seconds must be a positive integer");
+      }
+      c->purge_interval_seconds = *v;
+    } else {
+      return Bad(path, node, absl::StrCat("unknown setting agents.", k));
+    }
+  }
+  return absl::OkStatus();
+}
+
 absl::Status ReadApiKey(const std::string& path, const toml::table& t, ServerConfig* c) {
   ApiKey key;
   bool have_key = false;
@@ -108,6 +139,31 @@ absl::Status ReadApiKey(const std::string& path, const toml::table& t, ServerCon
   return absl::OkStatus();
 }
 
+absl::Status ReadAuthzenTable(const std::string& path, const toml::table& t, ServerConfig* c) {
+  for (const auto& [key, node] : t) {
+    const std::string k(key.str());
+    if (k == "policy_decision_point") {
+      if (!node.is_string()) return Bad(path, node, "authzen.policy_decision_point must be a string");
+      const std::string url = node.as_string()->get();
+      if (url.rfind("http://", 0) != 0 && url.rfind("https://", 0) != 0) {
+        return Bad(path, node, "authzen.policy_decision_point must be an http:// or https:// URL");
+      }
+      c->authzen.policy_decision_point = url;
+    } else if (k == "types") {
+      if (!node.is_table()) return Bad(path, node, "[authzen.types] must be a table of \"authzen type\" = \"PolarType\"");
+      for (const auto& [from, to] : *node.as_table()) {
+        if (!to.is_string() || to.as_string()->get().empty()) {
+          return Bad(path, to, absl::StrCat("authzen.types.", std::string(from.str()), " must be a Polar type name"));
+        }
+        c->authzen.types[std::string(from.str())] = to.as_string()->get();
+      }
+    } else {
+      return Bad(path, node, absl::StrCat("unknown setting authzen.", k));
+    }
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::Status LoadConfigFile(const std::string& path, ServerConfig* config) {
@@ -123,11 +179,27 @@ absl::Status LoadConfigFile(const std::string& path, ServerConfig* config) {
     if (k == "server") {
       if (!node.is_table()) return Bad(path, node, "[server] must be a table");
       if (absl::Status s = ReadServerTable(path, *node.as_table(), config); !s.ok()) return s;
+    } else if (k == "agents") {
+      if (!node.is_table()) return Bad(path, node, "[agents] must be a table");
+      if (absl::Status s = ReadAgentsTable(path, *node.as_table(), &config->agents); !s.ok()) return s;
     } else if (k == "api_keys") {
       if (!node.is_array_of_tables()) return Bad(path, node, "api_keys must be written as [[api_keys]] tables");
       for (const toml::node& entry : *node.as_array()) {
         if (absl::Status s = ReadApiKey(path, *entry.as_table(), config); !s.ok()) return s;
       }
+    } else if (k == "mcp" || k == "auth") {
+      if (!node.is_table()) return Bad(path, node, absl::StrCat("[", k, "] must be a table"));
+      absl::Status s = k == "mcp" ? mcp::ReadMcpTable(path, *node.as_table(), &config->mcp)
+                                  : mcp::ReadAuthTable(path, *node.as_table(), &config->mcp);
+      if (!s.ok()) return s;
+    } else if (k == "audit" || k == "alerts") {
+      if (!node.is_table()) return Bad(path, node, absl::StrCat("[", k, "] must be a table"));
+      absl::Status s = k == "audit" ? audit::ReadAuditTable(path, *node.as_table(), &config->audit)
+                                    : audit::ReadAlertsTable(path, *node.as_table(), &config->audit);
+      if (!s.ok()) return s;
+    } else if (k == "authzen") {
+      if (!node.is_table()) return Bad(path, node, "[authzen] must be a table");
+      if (absl::Status s = ReadAuthzenTable(path, *node.as_table(), config); !s.ok()) return s;
     } else {
       return Bad(path, node, absl::StrCat("unknown section or setting `", k, "`"));
     }

@@ -11,7 +11,11 @@
 
 #include "absl/status/statusor.h"
 
+#include "agents/config.h"
+#include "audit/config.h"
+#include "mcp/config.h"
 #include "server/auth.h"
+#include "server/authzen.h"
 
 namespace mandate::server {
 
@@ -28,12 +32,16 @@ struct ServerConfig {
   double shutdown_grace_seconds = 10;
   double offset_wait_seconds = 2;
   std::vector<ApiKey> api_keys;
+  AuthzenConfig authzen;  // [authzen] and [authzen.types]
+  agents::Config agents;  // [agents]
+  audit::Config audit;    // [audit], [[audit.webhooks]], [alerts], [[alerts.rules]] (src/audit/)
+  mcp::GatewayConfig mcp;  // [mcp], [[mcp.upstreams]], [[mcp.api_keys]], [[auth.jwt_issuers]] (src/mcp/)
   // Loaded (and stored) at start; command line only.
   std::string policy_file;
   std::vector<std::string> fact_files;
 };
 
-// Reads `path` over `config`: [server] settings and [[api_keys]] entries (appended). Unknown keys
+// Reads `path` over `config`: [server] and [agents] settings and [[api_keys]] entries (appended). Unknown keys
 // and wrong types are errors naming file:line:col.
 absl::Status LoadConfigFile(const std::string& path, ServerConfig* config);
 

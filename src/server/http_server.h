@@ -28,6 +28,24 @@ using Response = boost::beast::http::response<boost::beast::http::string_body>;
 using Respond = std::function<void(Response)>;
 using Handler = std::function<void(Request, Respond)>;
 
+// The transport sets this header on every request to the client's address ("IP:port"), replacing
+// any the client sent, so that handlers (the audit log) can record it.
+inline constexpr char kPeerAddressHeader[] = "Mandate-Peer-Address";
+
+// A response whose body is sent in pieces as they come (server-sent events). Thread-safe.
+class ResponseStream {
+ public:
+  virtual ~ResponseStream() = default;
+  // Queues `data`; false once the client has gone or the server is stopping.
+  virtual bool Send(std::string data) = 0;
+  // Ends the response: the connection closes once what is queued is sent.
+  virtual void Close() = 0;
+};
+// Answers the request behind `respond` with `header` and a body that the returned stream sends
+// (delimited by closing the connection) instead of a whole response. Null when `respond` was
+// already called or is not the transport's own. `respond` must not be called afterwards.
+std::shared_ptr<ResponseStream> StartStream(const Respond& respond, Response header);
+
 struct HttpOptions {
   std::string host = "127.0.0.1";
   uint16_t port = 8080;  // 0 picks a free port (see HttpServer::port())

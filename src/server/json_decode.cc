@@ -76,7 +76,7 @@ std::optional<size_t> FindInvalidUtf8(std::string_view text) {
   return std::nullopt;
 }
 
-absl::StatusOr<json::value> ParseJsonBody(std::string_view body) {
+absl::StatusOr<json::value> ParseJsonBody(std::string_view body, json::storage_ptr storage) {
   if (std::optional<size_t> bad = FindInvalidUtf8(body)) {
     return absl::InvalidArgumentError(absl::StrCat("request body is not valid UTF-8 (byte offset ", *bad, ")"));
   }
@@ -84,6 +84,7 @@ absl::StatusOr<json::value> ParseJsonBody(std::string_view body) {
     return absl::InvalidArgumentError("request body is empty; expected JSON");
   }
   json::stream_parser parser;
+  parser.reset(std::move(storage));
   boost::system::error_code ec;
   const size_t consumed = parser.write(body.data(), body.size(), ec);
   if (!ec) parser.finish(ec);

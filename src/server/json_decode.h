@@ -44,7 +44,9 @@ class JsonPointer {
 std::optional<size_t> FindInvalidUtf8(std::string_view text);
 
 // Parses a request body: rejects invalid UTF-8 and malformed JSON with the byte offset of the problem.
-absl::StatusOr<boost::json::value> ParseJsonBody(std::string_view body);
+// The value is allocated from `storage` (default: the heap); a handler may pass a monotonic_resource
+// over a stack buffer so that a small body costs no heap allocation, if the value dies with the buffer.
+absl::StatusOr<boost::json::value> ParseJsonBody(std::string_view body, boost::json::storage_ptr storage = {});
 
 // Field access on an object; `at` points at the object.
 absl::StatusOr<const boost::json::object*> AsObject(const boost::json::value& v, const JsonPointer& at);

@@ -8,7 +8,10 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 
+#include "audit/format.h"
 #include "server/api.h"
 #include "server/status_macros.h"
 #include "store/wire_json.h"
@@ -23,12 +26,8 @@ namespace {
 
 const JsonPointer kRoot;
 
-// Sorted and without duplicates, so that results and pages are stable.
-std::vector<std::string> SortedUnique(std::vector<std::string> v) {
-  std::sort(v.begin(), v.end());
-  v.erase(std::unique(v.begin(), v.end()), v.end());
-  return v;
-}
+// Stack space for the DOM of a read request's body: an /api/authorize body needs well under 1 KB.
+constexpr size_t kSmallBodyBuffer = 4096;
 
 json::array ToJsonArray(const std::vector<std::string>& v) {
   json::array a;
@@ -44,22 +43,6 @@ absl::Status Unbounded(const std::string& what) {
                    "ask /api/authorize about specific values instead"));
 }
 
-// List page tokens carry the page size and the last id of the page (keyset paging: a page never
-// repeats or skips ids when facts change between requests).
-std::string EncodePageToken(int64_t size, const std::string& last) {
-  return absl::WebSafeBase64Escape(absl::StrCat(size, "\n", last));
-}
-
-absl::Status DecodePageToken(const std::string& token, int64_t* size, std::string* last) {
-  std::string raw;
-  const size_t nl = absl::WebSafeBase64Unescape(token, &raw) ? raw.find('\n') : std::string::npos;
-  if (nl == std::string::npos || !absl::SimpleAtoi(raw.substr(0, nl), size) || *size <= 0) {
-    return kRoot.Key("page_token").Error("not a page token this server issued");
-  }
-  *last = raw.substr(nl + 1);
-  return absl::OkStatus();
-}
-
 json::object EncodeQueryArg(const std::optional<TypedValue>& v, const std::string& type) {
   json::object o;
   if (v) return EncodeTypedValue(*v);
@@ -70,6 +53,33 @@ json::object EncodeQueryArg(const std::optional<TypedValue>& v, const std::strin
 
 }  // namespace
 
+std::vector<std::string> SortedUnique(std::vector<std::string> v) {
+  std::sort(v.begin(), v.end());
+  v.erase(std::unique(v.begin(), v.end()), v.end());
+  return v;
+}
+
+// A token is the page size and the last id of its page (keyset paging).
+absl::StatusOr<IdPage> PageOf(std::vector<std::string> sorted_ids, int64_t size,
+                              const std::optional<std::string>& token, const JsonPointer& token_at) {
+  std::string after;
+  if (token) {
+    std::string raw;
+    const size_t nl = absl::WebSafeBase64Unescape(*token, &raw) ? raw.find('\n') : std::string::npos;
+    if (nl == std::string::npos || !absl::SimpleAtoi(raw.substr(0, nl), &size) || size <= 0) {
+      return token_at.Error("not a page token this server issued");
+    }
+    after = raw.substr(nl + 1);
+  }
+  auto begin = token ? std::upper_bound(sorted_ids.begin(), sorted_ids.end(), after) : sorted_ids.begin();
+  auto end = sorted_ids.end();
+  if (size > 0 && end - begin > size) end = begin + size;
+  IdPage page;
+  if (end != sorted_ids.end()) page.next_token = absl::WebSafeBase64Escape(absl::StrCat(size, "\n", *(end - 1)));
+  page.ids.assign(std::make_move_iterator(begin), std::make_move_iterator(end));
+  return page;
+}
+
 absl::StatusOr<QueryOptions> Api::ReadOptions(const json::object& body, const JsonPointer& at,
                                               const Policy& policy) const {
   MANDATE_ASSIGN_OR_RETURN(std::vector<Fact> facts, DecodeFactList(body, "context_facts", at));
@@ -78,11 +88,18 @@ absl::StatusOr<QueryOptions> Api::ReadOptions(const json::object& body, const Js
   }
   QueryOptions options;
   options.context_facts = std::move(facts);
+  // Grants (docs/agents.md) are request-time facts: in effect until they expire or their task completes.
+  std::vector<Fact> granted = service_.agents().ActiveGrantFacts(absl::ToUnixSeconds(absl::Now()));
+  options.context_facts.insert(options.context_facts.end(), std::make_move_iterator(granted.begin()),
+                               std::make_move_iterator(granted.end()));
   return options;
 }
 
 absl::StatusOr<Reply> Api::Authorize(Call& c) {
-  MANDATE_ASSIGN_OR_RETURN(json::value body, ParseJsonBody(c.request.body()));
+  // The body's DOM lives in a stack buffer (it dies with this call): no heap allocation to parse it.
+  unsigned char buffer[kSmallBodyBuffer];
+  json::monotonic_resource arena(buffer, sizeof buffer);
+  MANDATE_ASSIGN_OR_RETURN(json::value body, ParseJsonBody(c.request.body(), &arena));
   MANDATE_ASSIGN_OR_RETURN(const json::object* o, AsObject(body, kRoot));
   MANDATE_ASSIGN_OR_RETURN(TypedValue actor, DecodeTypedField(*o, "actor", kRoot));
   MANDATE_ASSIGN_OR_RETURN(std::string action, RequiredString(*o, "action", kRoot));
@@ -91,6 +108,7 @@ absl::StatusOr<Reply> Api::Authorize(Call& c) {
   MANDATE_ASSIGN_OR_RETURN(QueryOptions options, ReadOptions(*o, kRoot, *snap->policy()));
   const Decision d = snap->Check(actor, action, resource, options);
   metrics_.RecordDecision(d.allowed);
+  c.Audit(DecisionRecord(actor, action, ToString(resource), d.allowed, o)).reasons = d.reasons;
   return Reply{200, json::object{{"allowed", d.allowed}}};
 }
 
@@ -104,24 +122,18 @@ absl::StatusOr<Reply> Api::List(Call& c) {
   MANDATE_ASSIGN_OR_RETURN(std::optional<int64_t> page_size, OptionalInt(*o, "page_size", kRoot));
   MANDATE_ASSIGN_OR_RETURN(std::optional<std::string> page_token, OptionalString(*o, "page_token", kRoot));
   if (page_size && *page_size <= 0) return kRoot.Key("page_size").Error("must be a positive integer");
-  int64_t size = page_size.value_or(0);  // 0 = everything in one page
-  std::string after;
-  if (page_token) MANDATE_RETURN_IF_ERROR(DecodePageToken(*page_token, &size, &after));
 
   const std::shared_ptr<const Snapshot> snap = service_.snapshot();
   MANDATE_ASSIGN_OR_RETURN(QueryOptions options, ReadOptions(*o, kRoot, *snap->policy()));
   bool wildcard = false;
   MANDATE_ASSIGN_OR_RETURN(std::vector<std::string> ids, snap->List(actor, action, type, options, &wildcard));
   if (wildcard) return Unbounded(absl::StrCat("the list of ", type, " that ", ToString(actor), " may ", action));
-  ids = SortedUnique(std::move(ids));
-
-  auto begin = page_token ? std::upper_bound(ids.begin(), ids.end(), after) : ids.begin();
-  auto end = ids.end();
-  if (size > 0 && end - begin > size) end = begin + size;
-  json::value next = nullptr;
-  if (end != ids.end()) next = json::value(EncodePageToken(size, *(end - 1)));
-  return Reply{200, json::object{{"results", ToJsonArray(std::vector<std::string>(begin, end))},
-                                 {"next_page_token", std::move(next)}}};
+  c.Audit(DecisionRecord(actor, action, type, !ids.empty(), o)).detail = {{"results", ids.size()}};
+  // A page size of 0 = everything in one page.
+  MANDATE_ASSIGN_OR_RETURN(IdPage page, PageOf(SortedUnique(std::move(ids)), page_size.value_or(0), page_token,
+                                               kRoot.Key("page_token")));
+  return Reply{200, json::object{{"results", ToJsonArray(page.ids)},
+                                 {"next_page_token", page.next_token ? json::value(*page.next_token) : nullptr}}};
 }
 
 absl::StatusOr<std::vector<std::string>> Api::ActionsFor(const Snapshot& snap, const json::value& query,
@@ -138,10 +150,35 @@ absl::StatusOr<std::vector<std::string>> Api::ActionsFor(const Snapshot& snap, c
   return SortedUnique(std::move(actions));
 }
 
+namespace {
+
+// An actions query is recorded as one decision: action "*", the allowed actions in the detail.
+void RecordActions(Call& c, const json::value& query, const std::vector<std::string>& actions) {
+  const json::object& o = query.as_object();  // ActionsFor checked its shape
+  absl::StatusOr<TypedValue> actor = DecodeTypedField(o, "actor", kRoot);
+  absl::StatusOr<TypedValue> resource = DecodeTypedField(o, "resource", kRoot);
+  if (!actor.ok() || !resource.ok()) return;
+  c.Audit(DecisionRecord(*actor, "*", ToString(*resource), !actions.empty(), &o)).detail = {
+      {"actions", ToJsonArray(actions)}};
+}
+
+// A query is recorded as one decision: action "query", the query in the context.
+void RecordQuery(Call& c, const json::object& request, size_t rows) {
+  audit::Entry e;
+  e.action = "query";
+  e.decision = rows > 0 ? "allow" : "deny";
+  e.context = request;
+  e.detail = {{"rows", rows}};
+  c.Audit(std::move(e));
+}
+
+}  // namespace
+
 absl::StatusOr<Reply> Api::Actions(Call& c) {
   MANDATE_ASSIGN_OR_RETURN(json::value body, ParseJsonBody(c.request.body()));
   const std::shared_ptr<const Snapshot> snap = service_.snapshot();
   MANDATE_ASSIGN_OR_RETURN(std::vector<std::string> actions, ActionsFor(*snap, body, kRoot));
+  RecordActions(c, body, actions);
   return Reply{200, json::object{{"results", ToJsonArray(actions)}}};
 }
 
@@ -152,13 +189,16 @@ absl::StatusOr<Reply> Api::BulkActions(Call& c) {
   json::array out;
   for (size_t i = 0; i < queries->size(); ++i) {
     MANDATE_ASSIGN_OR_RETURN(std::vector<std::string> actions, ActionsFor(*snap, (*queries)[i], kRoot.Index(i)));
+    RecordActions(c, (*queries)[i], actions);
     out.emplace_back(json::object{{"results", ToJsonArray(actions)}});
   }
   return Reply{200, std::move(out)};
 }
 
 absl::StatusOr<Reply> Api::AuthorizeResources(Call& c) {
-  MANDATE_ASSIGN_OR_RETURN(json::value body, ParseJsonBody(c.request.body()));
+  unsigned char buffer[kSmallBodyBuffer];  // as in Authorize; a larger body grows onto the heap
+  json::monotonic_resource arena(buffer, sizeof buffer);
+  MANDATE_ASSIGN_OR_RETURN(json::value body, ParseJsonBody(c.request.body(), &arena));
   MANDATE_ASSIGN_OR_RETURN(const json::object* o, AsObject(body, kRoot));
   MANDATE_ASSIGN_OR_RETURN(TypedValue actor, DecodeTypedField(*o, "actor", kRoot));
   MANDATE_ASSIGN_OR_RETURN(std::string action, RequiredString(*o, "action", kRoot));
@@ -167,8 +207,10 @@ absl::StatusOr<Reply> Api::AuthorizeResources(Call& c) {
   MANDATE_ASSIGN_OR_RETURN(QueryOptions options, ReadOptions(*o, kRoot, *snap->policy()));
   std::vector<TypedValue> candidates;
   if (resources != nullptr) {
+    candidates.reserve(resources->size());
+    const JsonPointer at = kRoot.Key("resources");
     for (size_t i = 0; i < resources->size(); ++i) {
-      MANDATE_ASSIGN_OR_RETURN(TypedValue r, DecodeValue((*resources)[i], kRoot.Key("resources").Index(i)));
+      MANDATE_ASSIGN_OR_RETURN(TypedValue r, DecodeValue((*resources)[i], at.Index(i)));
       candidates.push_back(std::move(r));
     }
   }
@@ -177,6 +219,7 @@ absl::StatusOr<Reply> Api::AuthorizeResources(Call& c) {
   for (const TypedValue& r : candidates) {
     const bool ok = snap->Check(actor, action, r, options).allowed;
     metrics_.RecordDecision(ok);
+    c.Audit(DecisionRecord(actor, action, ToString(r), ok, o));
     if (ok) allowed.emplace_back(EncodeTypedValue(r));
   }
   return Reply{200, json::object{{"results", std::move(allowed)}}};
@@ -203,6 +246,7 @@ absl::StatusOr<Reply> Api::EvaluateQuery(Call& c) {
     }
     rows.emplace_back(std::move(r));
   }
+  RecordQuery(c, *o, rows.size());
   return Reply{200, json::object{{"results", std::move(rows)}}};
 }
 
@@ -252,6 +296,7 @@ absl::StatusOr<Reply> Api::QueryV1(Call& c) {
     }
     facts.emplace_back(json::object{{"predicate", pattern.predicate}, {"args", std::move(args)}});
   }
+  RecordQuery(c, *o, facts.size());
   return Reply{200, json::object{{"results", std::move(facts)}}};
 }
 
@@ -346,6 +391,7 @@ absl::StatusOr<Reply> Api::Batch(Call& c) {
   MANDATE_ASSIGN_OR_RETURN(json::value body, ParseJsonBody(c.request.body()));
   MANDATE_ASSIGN_OR_RETURN(const json::array* changesets, AsArray(body, kRoot));
   std::vector<LabeledChange> changes;
+  std::vector<PendingGrant> grants;  // insert changesets with the "mandate" grant extension
   for (size_t i = 0; i < changesets->size(); ++i) {
     const JsonPointer at = kRoot.Index(i);
     MANDATE_ASSIGN_OR_RETURN(const json::object* cs, AsObject((*changesets)[i], at));
@@ -354,10 +400,42 @@ absl::StatusOr<Reply> Api::Batch(Call& c) {
     if ((inserts != nullptr) == (deletes != nullptr)) {
       return at.Error("a changeset has exactly one of \"inserts\" or \"deletes\"");
     }
+    if (const json::value* ext = cs->if_contains("mandate"); ext != nullptr) {
+      if (inserts == nullptr) return at.Key("mandate").Error("grant metadata applies to \"inserts\" only");
+      MANDATE_ASSIGN_OR_RETURN(const json::object* meta, AsObject(*ext, at.Key("mandate")));
+      std::vector<LabeledChange> facts;
+      MANDATE_RETURN_IF_ERROR(AppendInserts(*inserts, at.Key("inserts"), &facts));
+      MANDATE_ASSIGN_OR_RETURN(PendingGrant g, DecodeGrant(*meta, at.Key("mandate"), std::move(facts)));
+      grants.push_back(std::move(g));
+      continue;
+    }
     if (inserts != nullptr) MANDATE_RETURN_IF_ERROR(AppendInserts(*inserts, at.Key("inserts"), &changes));
     if (deletes != nullptr) MANDATE_RETURN_IF_ERROR(AppendDeletes(*deletes, at.Key("deletes"), &changes));
   }
-  return Write(std::move(changes));
+  c.Audit(ChangesRecord("facts.write", changes));
+  for (const PendingGrant& g : grants) {
+    std::vector<LabeledChange> inserts(g.facts.size());
+    for (size_t i = 0; i < g.facts.size(); ++i) inserts[i].change.fact = g.facts[i];
+    audit::Entry& e = c.Audit(ChangesRecord("grant", inserts));
+    e.detail["task"] = g.task;
+    if (g.expires_at) e.detail["expires_at"] = *g.expires_at;
+  }
+  if (grants.empty()) return Write(std::move(changes));
+  // Everything was validated above; the facts are written first, then the grants (docs/agents.md).
+  Reply reply{200, json::object{}};
+  const size_t n_changes = changes.size();
+  if (n_changes > 0) {
+    MANDATE_ASSIGN_OR_RETURN(reply, Write(std::move(changes)));
+  }
+  size_t granted = 0;
+  for (PendingGrant& g : grants) {
+    granted += g.facts.size();
+    MANDATE_RETURN_IF_ERROR(StoreGrant(std::move(g)).status());
+  }
+  reply.body = json::object{{"message", absl::StrCat("applied ", n_changes, " change(s) and ", granted,
+                                                     " grant(s); revision ", service_.revision())}};
+  if (!reply.offset) reply.offset = service_.revision();
+  return reply;
 }
 
 absl::StatusOr<Reply> Api::InsertFact(Call& c) {
@@ -370,6 +448,7 @@ absl::StatusOr<Reply> Api::InsertFact(Call& c) {
   change.where = kRoot.Where();
   std::vector<LabeledChange> changes;
   changes.push_back(std::move(change));
+  c.Audit(ChangesRecord("facts.write", changes));
   MANDATE_ASSIGN_OR_RETURN(Reply reply, Write(std::move(changes)));
   reply.body = std::move(echoed);  // the 1.x client gets the stored fact back
   return reply;
@@ -384,6 +463,7 @@ absl::StatusOr<Reply> Api::DeleteFact(Call& c) {
   change.where = kRoot.Where();
   std::vector<LabeledChange> changes;
   changes.push_back(std::move(change));
+  c.Audit(ChangesRecord("facts.write", changes));
   return Write(std::move(changes));
 }
 
@@ -391,6 +471,7 @@ absl::StatusOr<Reply> Api::BulkLoad(Call& c) {
   MANDATE_ASSIGN_OR_RETURN(json::value body, ParseJsonBody(c.request.body()));
   std::vector<LabeledChange> changes;
   MANDATE_RETURN_IF_ERROR(AppendInserts(body, kRoot, &changes));
+  c.Audit(ChangesRecord("facts.write", changes));
   return Write(std::move(changes));
 }
 
@@ -398,6 +479,7 @@ absl::StatusOr<Reply> Api::BulkDelete(Call& c) {
   MANDATE_ASSIGN_OR_RETURN(json::value body, ParseJsonBody(c.request.body()));
   std::vector<LabeledChange> changes;
   MANDATE_RETURN_IF_ERROR(AppendDeletes(body, kRoot, &changes));
+  c.Audit(ChangesRecord("facts.write", changes));
   return Write(std::move(changes));
 }
 
@@ -412,10 +494,12 @@ absl::StatusOr<Reply> Api::Bulk(Call& c) {
   if (const json::value* t = o->if_contains("tell"); t != nullptr && !t->is_null()) {
     MANDATE_RETURN_IF_ERROR(AppendInserts(*t, kRoot.Key("tell"), &changes));
   }
+  c.Audit(ChangesRecord("facts.write", changes));
   return Write(std::move(changes));
 }
 
 absl::StatusOr<Reply> Api::ClearData(Call& c) {
+  c.Audit(ChangesRecord("facts.clear", {}));
   MANDATE_ASSIGN_OR_RETURN(uint64_t revision, service_.ClearFacts());
   Reply reply{200, json::object{{"message", absl::StrCat("all facts deleted; revision ", revision)}}};
   reply.offset = revision;
@@ -508,6 +592,11 @@ absl::StatusOr<Reply> Api::PostPolicy(Call& c) {
   absl::StatusOr<std::optional<std::string>> filename = OptionalString(**o, "filename", kRoot);
   if (!filename.ok()) return generic(filename.status());
 
+  audit::Entry& record = c.Audit(audit::Entry{});
+  record.kind = "admin";
+  record.action = "policy.upload";
+  record.resource = "policy";
+  record.detail = {{"filename", filename->value_or("")}, {"sha256", audit::HexHash(audit::Sha256(*src))}};
   absl::StatusOr<Service::PolicyUpload> upload = service_.UploadPolicy(filename->value_or(""), *src, &rejection);
   if (!upload.ok()) {
     if (upload.status().code() == absl::StatusCode::kInvalidArgument) return Reply{400, SavePolicyError(rejection)};
@@ -518,6 +607,8 @@ absl::StatusOr<Reply> Api::PostPolicy(Call& c) {
       json::object{{"message", upload->changed ? absl::StrCat("policy updated to version ", upload->version->version)
                                                : std::string("policy unchanged")}}};
   reply.offset = upload->revision;
+  record.detail["changed"] = upload->changed;
+  if (upload->version) record.detail["version"] = upload->version->version;
   return reply;
 }
 

@@ -7,12 +7,16 @@
 #include <sstream>
 
 #include <boost/asio/signal_set.hpp>
+#include <boost/json.hpp>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 
+#include "audit/log.h"
+#include "audit/monitor.h"
+#include "mcp/gateway.h"
 #include "server/api.h"
 #include "server/http_server.h"
 #include "server/json_decode.h"
@@ -69,6 +73,28 @@ absl::Status LoadFactFile(Service& service, const std::string& path) {
   return absl::OkStatus();
 }
 
+absl::StatusOr<std::unique_ptr<audit::AuditLog>> OpenAuditLog(const ServerConfig& config, const Service& service) {
+  audit::LogOptions options = config.audit.log;
+  options.dir = absl::StrCat(config.data_dir, "/audit");
+  MANDATE_ASSIGN_OR_RETURN(std::unique_ptr<audit::AuditLog> log, audit::AuditLog::Open(options));
+  boost::json::object start{{"kind", "system"},
+                            {"action", "server.start"},
+                            {"revision", service.revision()},
+                            {"durability", options.durability == audit::Durability::kSync ? "sync" : "async"},
+                            {"key_id", log->public_key().key_id()}};
+  if (auto v = service.policy_version()) start["policy_version"] = v->version;
+  if (!config.policy_file.empty()) start["policy_file"] = config.policy_file;
+  if (!config.fact_files.empty()) {
+    boost::json::array files;
+    for (const std::string& f : config.fact_files) files.emplace_back(f);
+    start["fact_files"] = std::move(files);
+  }
+  MANDATE_RETURN_IF_ERROR(log->AppendAndWait({boost::json::serialize(start)}));
+  spdlog::info("audit log {} ({}), signing key {}", options.dir,
+               options.durability == audit::Durability::kSync ? "sync" : "async", log->public_key().key_id());
+  return log;
+}
+
 }  // namespace
 
 absl::Status RunServer(const ServerConfig& config) {
@@ -94,9 +120,16 @@ absl::Status RunServer(const ServerConfig& config) {
   MANDATE_ASSIGN_OR_RETURN(auto listen, ParseListen(config.listen));
 
   MANDATE_ASSIGN_OR_RETURN(std::unique_ptr<store::Store> store, store::OpenSqliteStore(config.data_dir));
-  MANDATE_ASSIGN_OR_RETURN(std::unique_ptr<Service> service, Service::Open(std::move(store)));
+  MANDATE_ASSIGN_OR_RETURN(std::unique_ptr<Service> service, Service::Open(std::move(store), config.agents));
   if (!config.policy_file.empty()) MANDATE_RETURN_IF_ERROR(LoadPolicyFile(*service, config.policy_file));
   for (const std::string& path : config.fact_files) MANDATE_RETURN_IF_ERROR(LoadFactFile(*service, path));
+  // The audit log (src/audit, docs/audit.md), opened after the store, whose lock guards the directory.
+  std::unique_ptr<audit::AuditLog> audit_log;
+  std::unique_ptr<audit::Monitor> audit_monitor;
+  if (config.audit.enabled) {
+    MANDATE_ASSIGN_OR_RETURN(audit_log, OpenAuditLog(config, *service));
+    MANDATE_ASSIGN_OR_RETURN(audit_monitor, audit::Monitor::Start(audit_log.get(), config.audit));
+  }
 
   Metrics metrics;
   HttpOptions http_options;
@@ -113,8 +146,30 @@ absl::Status RunServer(const ServerConfig& config) {
   HttpServer http(http_options, [&api_ptr](Request request, Respond respond) {
     api_ptr->Handle(std::move(request), std::move(respond));
   });
+  // The MCP gateway, when upstreams are configured (src/mcp/, docs/mcp-gateway.md).
+  std::unique_ptr<mcp::Gateway> mcp_gateway;
+  if (config.mcp.enabled()) {
+    mcp::Gateway::Options o;
+    o.config = config.mcp;
+    o.data_dir = config.data_dir;
+    o.snapshot = [&service] { return service->snapshot(); };
+    o.agents = &service->agents();
+    o.is_admin = [admin = KeyRing(keys)](std::optional<std::string_view> authorization) {
+      absl::StatusOr<Role> role = admin.Authenticate(authorization);
+      return role.ok() && *role == Role::kAdmin;
+    };
+    if (audit_log != nullptr) {
+      o.audit = [log = audit_log.get()](std::string entry) { log->Append({std::move(entry)}, [](absl::Status) {}); };
+    }
+    MANDATE_ASSIGN_OR_RETURN(mcp_gateway, mcp::Gateway::Create(std::move(o)));
+  }
   ApiOptions api_options;
   api_options.offset_wait = Millis(config.offset_wait_seconds);
+  api_options.mcp_gateway = mcp_gateway.get();
+  api_options.authzen = config.authzen;
+  api_options.audit_log = audit_log.get();
+  api_options.audit_context_bytes = config.audit.context_bytes;
+  api_options.audit_monitor = audit_monitor.get();
   Api api(*service, std::move(ring), metrics, http.io_context(), api_options);
   api_ptr = &api;
   // Installed before the address is announced: whoever reads it may signal at once.
@@ -129,6 +184,10 @@ absl::Status RunServer(const ServerConfig& config) {
 
   const std::string host =
       listen.first.find(':') != std::string::npos ? absl::StrCat("[", listen.first, "]") : listen.first;
+  if (mcp_gateway != nullptr) {
+    mcp_gateway->SetBaseUrl(absl::StrCat("http://", host, ":", http.port()));
+    mcp_gateway->Start();
+  }
   std::printf(
       "Mandate listening on http://%s:%u (revision %llu, %zu fact(s), policy %s)\n", host.c_str(),
       static_cast<unsigned>(http.port()), static_cast<unsigned long long>(service->revision()),
@@ -153,6 +212,14 @@ absl::Status RunServer(const ServerConfig& config) {
   std::fflush(stdout);
 
   http.Run();
+  if (audit_log != nullptr) {
+    // Sealed with a final checkpoint by Close().
+    audit_log->AppendAndWait({boost::json::serialize(
+        boost::json::object{{"kind", "system"}, {"action", "server.stop"}, {"revision", service->revision()}})})
+        .IgnoreError();
+    audit_monitor.reset();
+    audit_log->Close();
+  }
   spdlog::info("stopped at revision {}", service->revision());
   return absl::OkStatus();
 }

@@ -20,7 +20,8 @@ Service::Service(std::unique_ptr<store::Store> store, std::unique_ptr<Database> 
                  std::shared_ptr<const store::PolicyVersion> version)
     : store_(std::move(store)), database_(std::move(database)), revision_(revision), version_(std::move(version)) {}
 
-absl::StatusOr<std::unique_ptr<Service>> Service::Open(std::unique_ptr<store::Store> store) {
+absl::StatusOr<std::unique_ptr<Service>> Service::Open(std::unique_ptr<store::Store> store,
+                                                       agents::Config agents_config) {
   absl::StatusOr<store::LoadedState> state = store->Load();
   if (!state.ok()) return state.status();
   std::shared_ptr<const store::PolicyVersion> version;
@@ -51,7 +52,11 @@ absl::StatusOr<std::unique_ptr<Service>> Service::Open(std::unique_ptr<store::St
           absl::StrCat("the stored facts do not type-check against the stored policy: ", r.status().message()));
     }
   }
-  return std::unique_ptr<Service>(new Service(std::move(store), std::move(database), state->revision, version));
+  absl::StatusOr<std::unique_ptr<agents::Agents>> agents = agents::Agents::Open(store.get(), std::move(agents_config));
+  if (!agents.ok()) return agents.status();
+  auto service = std::unique_ptr<Service>(new Service(std::move(store), std::move(database), state->revision, version));
+  service->agents_ = *std::move(agents);
+  return service;
 }
 
 std::shared_ptr<const store::PolicyVersion> Service::policy_version() const {

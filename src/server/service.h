@@ -20,6 +20,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 
+#include "agents/agents.h"
 #include "mandate/mandate.h"
 #include "store/store.h"
 
@@ -45,7 +46,9 @@ class Service {
   // Loads the latest policy and every fact from `store`. Fails if the stored policy no longer
   // compiles or the stored facts do not type-check against it (serving a subset of the facts could
   // allow what a missing fact would deny, e.g. under `not`).
-  static absl::StatusOr<std::unique_ptr<Service>> Open(std::unique_ptr<store::Store> store);
+  // `agents_config` configures the agent registry, grants and /v1/check (src/agents/).
+  static absl::StatusOr<std::unique_ptr<Service>> Open(std::unique_ptr<store::Store> store,
+                                                       agents::Config agents_config = {});
 
   // --- Reads: wait-free, from memory, any thread.
   std::shared_ptr<const Snapshot> snapshot() const { return database_->snapshot(); }
@@ -56,6 +59,8 @@ class Service {
   // restart (which reloads from the store).
   bool healthy() const { return healthy_.load(); }
   store::Store& store() { return *store_; }
+  // Agents, grants and tasks; they live beside the facts, not in them (docs/agents.md).
+  agents::Agents& agents() { return *agents_; }
 
   // Checks a fact an insert or a request carries: the policy must know its predicate and types.
   static absl::Status CheckFact(const Policy& policy, const Fact& fact, const std::string& where);
@@ -87,6 +92,7 @@ class Service {
   std::atomic<bool> healthy_{true};
   mutable std::mutex version_mu_;
   std::shared_ptr<const store::PolicyVersion> version_;
+  std::unique_ptr<agents::Agents> agents_;  // destroyed before store_ (declared after it)
 };
 
 }  // namespace mandate::server

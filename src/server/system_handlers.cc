@@ -2,6 +2,7 @@
 // Prometheus metrics.
 #include <boost/json.hpp>
 
+#include "audit/monitor.h"
 #include "server/api.h"
 #include "server/status_macros.h"
 
@@ -48,6 +49,7 @@ absl::StatusOr<Reply> Api::MetricsText(Call&) {
   Reply reply;
   reply.content_type = "text/plain; version=0.0.4; charset=utf-8";
   reply.text = metrics_.Render(gauges);
+  if (options_.audit_monitor != nullptr) reply.text += options_.audit_monitor->MetricsText();
   return reply;
 }
 

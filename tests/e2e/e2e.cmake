@@ -27,3 +27,20 @@ foreach(test_file ${MANDATE_E2E_TESTS})
     LABELS e2e
     TIMEOUT 300)
 endforeach()
+
+# The OpenID AuthZEN interop suites (../shared/conformance/authzen, or AUTHZEN_SUITE) played against
+# `mandate serve` on each examples/authzen/ scenario by tests/e2e/authzen/run_authzen.js (node only,
+# no npm packages).
+set(MANDATE_AUTHZEN_SUITE "$ENV{AUTHZEN_SUITE}")
+if(NOT MANDATE_AUTHZEN_SUITE)
+  get_filename_component(MANDATE_AUTHZEN_SUITE ${PROJECT_SOURCE_DIR}/../shared/conformance/authzen ABSOLUTE)
+endif()
+if(EXISTS ${MANDATE_AUTHZEN_SUITE})
+  add_test(NAME e2e_authzen COMMAND ${MANDATE_NODE} ${MANDATE_E2E_DIR}/authzen/run_authzen.js)
+  set_tests_properties(e2e_authzen PROPERTIES
+    ENVIRONMENT "MANDATE_BIN=$<TARGET_FILE:mandate>;AUTHZEN_SUITE=${MANDATE_AUTHZEN_SUITE}"
+    LABELS e2e
+    TIMEOUT 300)
+else()
+  message(STATUS "e2e_authzen not registered: no AuthZEN suite at ${MANDATE_AUTHZEN_SUITE}")
+endif()

@@ -49,7 +49,9 @@ process.on("exit", () => {
 });
 
 class MandateServer {
-  constructor() {
+  // `extraArgs` are appended to `mandate serve`, e.g. ["--policy", file, "--facts", file].
+  constructor(extraArgs = []) {
+    this.extraArgs = extraArgs;
     this.root = fs.mkdtempSync(path.join(os.tmpdir(), "mandate-e2e-"));
     this.dataDir = path.join(this.root, "data");
     this.logPath = path.join(this.root, "server.log");
@@ -72,7 +74,7 @@ class MandateServer {
     this.starts += 1;
     const log = fs.openSync(this.logPath, "a");
     fs.writeSync(log, `\n=== start #${this.starts} on port ${this.port} ===\n`);
-    const args = ["serve", "--dev", "--listen", `127.0.0.1:${this.port}`, "--data-dir", this.dataDir];
+    const args = ["serve", "--dev", "--listen", `127.0.0.1:${this.port}`, "--data-dir", this.dataDir, ...this.extraArgs];
     const child = spawn(mandateBinary(), args, { stdio: ["ignore", log, log] });
     fs.closeSync(log);
     this.child = child;

@@ -81,6 +81,24 @@ TEST_F(ConfigTest, ErrorsNameFileLineAndColumn) {
               HasSubstr("unknown section or setting `port`"));
 }
 
+TEST_F(ConfigTest, ReadsTheAgentsSection) {
+  ServerConfig c;
+  ASSERT_TRUE(LoadConfigFile(Write("[agents]\nactor_type = \"Bot\"\nrequire_delegation_fact = true\n"
+                                   "max_chain_length = 2\npurge_interval_seconds = 5\n"),
+                             &c)
+                  .ok());
+  EXPECT_EQ(c.agents.actor_type, "Bot");
+  EXPECT_TRUE(c.agents.require_delegation_fact);
+  EXPECT_EQ(c.agents.max_chain_length, 2);
+  EXPECT_EQ(c.agents.purge_interval_seconds, 5);
+  EXPECT_THAT(std::string(LoadConfigFile(Write("[agents]\nmax_chain_length = -1\n"), &c).message()),
+              HasSubstr(":2:20: agents.max_chain_length must be an integer from 0 to 64"));
+  EXPECT_THAT(std::string(LoadConfigFile(Write("[agents]\nrequire_delegation = true\n"), &c).message()),
+              HasSubstr("unknown setting agents.require_delegation"));
+  EXPECT_THAT(std::string(LoadConfigFile(Write("[agents]\nactor_type = \"\"\n"), &c).message()),
+              HasSubstr("agents.actor_type must be a non-empty string"));
+}
+
 TEST(ParseListenTest, AcceptsHostPortAndBracketedIpv6) {
   EXPECT_EQ(*ParseListen("127.0.0.1:8080"), std::make_pair(std::string("127.0.0.1"), uint16_t{8080}));
   EXPECT_EQ(*ParseListen("[::1]:0"), std::make_pair(std::string("::1"), uint16_t{0}));
