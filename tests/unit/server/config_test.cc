@@ -1,5 +1,7 @@
 #include "server/config.h"
 
+#include <unistd.h>
+
 #include <filesystem>
 #include <fstream>
 
@@ -16,7 +18,10 @@ using ::testing::HasSubstr;
 class ConfigTest : public ::testing::Test {
  protected:
   std::string Write(const std::string& text) {
-    const std::string path = (std::filesystem::path(::testing::TempDir()) / "mandate-config-test.toml").string();
+    // ctest runs each test in its own process, in parallel: one file per process.
+    const std::string path = (std::filesystem::path(::testing::TempDir()) /
+                              ("mandate-config-test-" + std::to_string(getpid()) + ".toml"))
+                                 .string();
     std::ofstream(path) << text;
     return path;
   }
