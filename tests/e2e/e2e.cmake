@@ -31,9 +31,13 @@ endforeach()
 # The OpenID AuthZEN interop suites (../shared/conformance/authzen, or AUTHZEN_SUITE) played against
 # `mandate serve` on each examples/authzen/ scenario by tests/e2e/authzen/run_authzen.js (node only,
 # no npm packages).
+# Without ../shared (a clone on its own), the copy of the suite in tests/e2e/authzen/suite is played.
 set(MANDATE_AUTHZEN_SUITE "$ENV{AUTHZEN_SUITE}")
 if(NOT MANDATE_AUTHZEN_SUITE)
   get_filename_component(MANDATE_AUTHZEN_SUITE ${PROJECT_SOURCE_DIR}/../shared/conformance/authzen ABSOLUTE)
+  if(NOT EXISTS ${MANDATE_AUTHZEN_SUITE})
+    set(MANDATE_AUTHZEN_SUITE ${MANDATE_E2E_DIR}/authzen/suite)
+  endif()
 endif()
 if(EXISTS ${MANDATE_AUTHZEN_SUITE})
   add_test(NAME e2e_authzen COMMAND ${MANDATE_NODE} ${MANDATE_E2E_DIR}/authzen/run_authzen.js)
