@@ -1,8 +1,5 @@
 #include "mcp/identity.h"
 
-#include <openssl/crypto.h>
-#include <openssl/sha.h>
-
 #include "absl/strings/str_cat.h"
 
 namespace mandate::mcp {
@@ -17,12 +14,6 @@ std::optional<std::string> StringClaim(const json::object& o, std::string_view n
   const json::value* v = o.if_contains(name);
   if (v == nullptr || !v->is_string() || v->as_string().empty()) return std::nullopt;
   return std::string(v->as_string());
-}
-
-std::array<unsigned char, 32> Digest(std::string_view s) {
-  std::array<unsigned char, 32> d;
-  SHA256(reinterpret_cast<const unsigned char*>(s.data()), s.size(), d.data());
-  return d;
 }
 
 }  // namespace
@@ -74,24 +65,18 @@ absl::StatusOr<Principal> PrincipalFromClaims(const json::object& claims, const 
 
 AgentKeyRing::AgentKeyRing(const std::vector<AgentKey>& keys) {
   for (const AgentKey& k : keys) {
-    Entry e;
-    e.digest = Digest(k.key);
-    e.principal.actor = TypedValue{"Agent", k.agent};
-    for (const std::string& u : k.on_behalf_of) e.principal.on_behalf_of.push_back(TypedValue{"User", u});
-    e.principal.via = absl::StrCat("api_key:", k.name.empty() ? k.agent : k.name);
-    entries_.push_back(std::move(e));
+    Principal p;
+    p.actor = TypedValue{"Agent", k.agent};
+    for (const std::string& u : k.on_behalf_of) p.on_behalf_of.push_back(TypedValue{"User", u});
+    p.via = absl::StrCat("api_key:", k.name.empty() ? k.agent : k.name);
+    keys_.Add(k.key, std::move(p));
   }
 }
 
 std::optional<Principal> AgentKeyRing::Find(std::string_view key) const {
-  const auto d = Digest(key);
-  const Entry* found = nullptr;
-  for (const Entry& e : entries_) {
-    // Every entry is compared, whichever matches, so timing says nothing about the keys.
-    if (CRYPTO_memcmp(e.digest.data(), d.data(), d.size()) == 0) found = &e;
-  }
+  const Principal* found = keys_.Find(key);
   if (found == nullptr) return std::nullopt;
-  return found->principal;
+  return *found;
 }
 
 }  // namespace mandate::mcp

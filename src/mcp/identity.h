@@ -15,6 +15,7 @@
 #include "absl/status/statusor.h"
 
 #include "mandate/mandate.h"
+#include "agents/key_map.h"
 #include "mcp/config.h"
 
 namespace mandate::mcp {
@@ -40,16 +41,12 @@ absl::StatusOr<Principal> PrincipalFromClaims(const boost::json::object& claims,
 class AgentKeyRing {
  public:
   explicit AgentKeyRing(const std::vector<AgentKey>& keys);
-  bool empty() const { return entries_.empty(); }
+  bool empty() const { return keys_.empty(); }
   // The principal of `key`, or nullopt when it is not one of the configured keys.
   std::optional<Principal> Find(std::string_view key) const;
 
  private:
-  struct Entry {
-    std::array<unsigned char, 32> digest;
-    Principal principal;
-  };
-  std::vector<Entry> entries_;
+  agents::KeyMap<Principal> keys_;
 };
 
 }  // namespace mandate::mcp

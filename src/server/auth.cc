@@ -1,23 +1,10 @@
 #include "server/auth.h"
 
-#include <openssl/crypto.h>
-#include <openssl/evp.h>
-
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 
 namespace mandate::server {
-namespace {
-
-std::array<unsigned char, 32> Digest(std::string_view text) {
-  std::array<unsigned char, 32> out{};
-  unsigned int len = 0;
-  EVP_Digest(text.data(), text.size(), out.data(), &len, EVP_sha256(), nullptr);
-  return out;
-}
-
-}  // namespace
 
 absl::StatusOr<Role> ParseRole(std::string_view text) {
   if (text == "admin") return Role::kAdmin;
@@ -31,15 +18,11 @@ const char* RoleName(Role role) { return role == Role::kAdmin ? "admin" : "read"
 KeyRing::KeyRing(const std::vector<ApiKey>& keys) {
   for (const ApiKey& k : keys) {
     if (k.key.empty()) continue;
-    const auto digest = Digest(k.key);
-    bool merged = false;
-    for (Entry& e : entries_) {
-      if (e.digest == digest) {
-        if (k.role == Role::kAdmin) e.role = Role::kAdmin;
-        merged = true;
-      }
+    if (Role* role = keys_.Existing(k.key)) {
+      if (k.role == Role::kAdmin) *role = Role::kAdmin;
+    } else {
+      keys_.Add(k.key, k.role);
     }
-    if (!merged) entries_.push_back(Entry{digest, k.role});
   }
 }
 
@@ -56,12 +39,8 @@ absl::StatusOr<Role> KeyRing::Authenticate(std::optional<std::string_view> autho
   h.remove_prefix(kBearer.size());
   while (!h.empty() && (h.front() == ' ' || h.front() == '\t')) h.remove_prefix(1);
   while (!h.empty() && (h.back() == ' ' || h.back() == '\t')) h.remove_suffix(1);
-  const auto digest = Digest(h);
-  std::optional<Role> found;
-  for (const Entry& e : entries_) {
-    if (CRYPTO_memcmp(e.digest.data(), digest.data(), digest.size()) == 0) found = e.role;
-  }
-  if (!found) return absl::UnauthenticatedError("invalid API key");
+  const Role* found = keys_.Find(h);
+  if (found == nullptr) return absl::UnauthenticatedError("invalid API key");
   return *found;
 }
 

@@ -1,6 +1,5 @@
 // API keys and their roles. Keys arrive as `Authorization: Bearer <key>` and are compared in
-// constant time (a digest of each, compared with CRYPTO_memcmp) so that response timing reveals
-// nothing about a key's content or length.
+// constant time (agents::KeyMap) so that response timing reveals nothing about a key's content or length.
 #ifndef MANDATE_SERVER_AUTH_H_
 #define MANDATE_SERVER_AUTH_H_
 
@@ -12,6 +11,8 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+
+#include "agents/key_map.h"
 
 namespace mandate::server {
 
@@ -36,19 +37,15 @@ class KeyRing {
   // Keys must be non-empty. A key listed twice keeps the stronger role.
   explicit KeyRing(const std::vector<ApiKey>& keys);
 
-  bool empty() const { return entries_.empty(); }
-  size_t size() const { return entries_.size(); }
+  bool empty() const { return keys_.empty(); }
+  size_t size() const { return keys_.size(); }
 
   // Checks an `Authorization` header value. Unauthenticated when it is absent, not a Bearer token,
   // or names no known key. Every key is compared, whatever matches.
   absl::StatusOr<Role> Authenticate(std::optional<std::string_view> authorization) const;
 
  private:
-  struct Entry {
-    std::array<unsigned char, 32> digest;
-    Role role;
-  };
-  std::vector<Entry> entries_;
+  agents::KeyMap<Role> keys_;
 };
 
 }  // namespace mandate::server
