@@ -53,3 +53,10 @@ add_test(NAME examples.agents.policy_tests COMMAND mandate test ${PROJECT_SOURCE
 add_test(NAME examples.agents.walkthrough
          COMMAND bash ${PROJECT_SOURCE_DIR}/examples/agents/run.sh $<TARGET_FILE:mandate>)
 set_tests_properties(examples.agents.policy_tests examples.agents.walkthrough PROPERTIES LABELS examples TIMEOUT 120)
+# The approvals example (examples/approvals, docs/approvals.md): its test blocks, and run.sh, which
+# drives the payments scenario over HTTP (approve, deny, long poll) and checks every answer.
+add_test(NAME examples.approvals.policy_tests COMMAND mandate test ${PROJECT_SOURCE_DIR}/examples/approvals/policy.polar)
+add_test(NAME examples.approvals.walkthrough
+         COMMAND bash ${PROJECT_SOURCE_DIR}/examples/approvals/run.sh $<TARGET_FILE:mandate>)
+set_tests_properties(examples.approvals.policy_tests examples.approvals.walkthrough PROPERTIES LABELS examples
+                     TIMEOUT 120)

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <chrono>
 
+#include <boost/json.hpp>
+
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -24,18 +26,6 @@ absl::Status CheckStatus(const std::string& status) {
 }
 
 TypedValue Str(std::string s) { return TypedValue{"String", std::move(s)}; }
-
-// The rows of a query with every argument but `vars` bound; an unknown predicate has no rows
-// (the policy simply does not use the built-in).
-absl::StatusOr<QueryResult> QueryIfDefined(const Snapshot& snapshot, const ConjunctiveQuery& q,
-                                           const QueryOptions& options) {
-  absl::StatusOr<QueryResult> r = snapshot.Query(q, options);
-  if (!r.ok() && absl::StartsWith(r.status().message(), "unknown predicate")) return QueryResult{};
-  if (r.ok() && !r->reasons.empty()) {
-    return absl::ResourceExhaustedError(absl::StrCat("evaluation stopped: ", r->reasons.front()));
-  }
-  return r;
-}
 
 QueryArg Const(TypedValue v) { return QueryArg{std::move(v), ""}; }
 QueryArg Var(std::string name) { return QueryArg{std::nullopt, std::move(name)}; }
@@ -70,21 +60,41 @@ absl::StatusOr<std::vector<RateRule>> RateRulesFor(const Snapshot& snapshot, con
 
 }  // namespace
 
-Agents::Agents(store::Store* store, Config config, Clock clock)
-    : store_(store), config_(std::move(config)), clock_(clock ? std::move(clock) : Clock(SteadyMillis)) {}
+Agents::Agents(store::Store* store, Config config, Clock clock, Approvals::WallClock wall_clock)
+    : store_(store),
+      config_(std::move(config)),
+      clock_(clock ? std::move(clock) : Clock(SteadyMillis)),
+      approvals_(store, config_, std::move(wall_clock)) {}
 
-absl::StatusOr<std::unique_ptr<Agents>> Agents::Open(store::Store* store, Config config, Clock clock) {
+absl::StatusOr<std::unique_ptr<Agents>> Agents::Open(store::Store* store, Config config, Clock clock,
+                                                     Approvals::WallClock wall_clock) {
   absl::StatusOr<std::vector<store::AgentRecord>> agents = store->ListAgents();
   if (!agents.ok()) return agents.status();
   absl::StatusOr<std::vector<store::GrantRecord>> grants = store->ListGrants();
   if (!grants.ok()) return grants.status();
-  std::unique_ptr<Agents> a(new Agents(store, std::move(config), std::move(clock)));
-  auto map = std::make_shared<AgentMap>();
-  for (store::AgentRecord& r : *agents) map->emplace(r.id, std::move(r));
-  a->agents_ = std::move(map);
-  a->grants_ = std::make_shared<const GrantList>(*std::move(grants));
+  std::unique_ptr<Agents> a(new Agents(store, std::move(config), std::move(clock), std::move(wall_clock)));
+  a->Install(*std::move(agents), *std::move(grants));
   if (a->config_.purge_interval_seconds > 0) a->purger_ = std::thread([p = a.get()] { p->PurgeLoop(); });
   return a;
+}
+
+void Agents::Install(std::vector<store::AgentRecord> agents, std::vector<store::GrantRecord> grants) {
+  auto map = std::make_shared<AgentMap>();
+  for (store::AgentRecord& r : agents) map->emplace(r.id, std::move(r));
+  auto list = std::make_shared<const GrantList>(std::move(grants));
+  std::lock_guard<std::mutex> l(state_mu_);
+  agents_ = std::move(map);
+  grants_ = std::move(list);
+}
+
+absl::Status Agents::Reload() {
+  std::lock_guard<std::mutex> w(write_mu_);
+  absl::StatusOr<std::vector<store::AgentRecord>> agents = store_->ListAgents();
+  if (!agents.ok()) return agents.status();
+  absl::StatusOr<std::vector<store::GrantRecord>> grants = store_->ListGrants();
+  if (!grants.ok()) return grants.status();
+  Install(*std::move(agents), *std::move(grants));
+  return absl::OkStatus();
 }
 
 Agents::~Agents() {
@@ -102,6 +112,7 @@ void Agents::PurgeLoop() {
     l.unlock();
     // A failure is retried at the next interval; expired grants are invisible meanwhile.
     PurgeExpiredGrants(absl::ToUnixSeconds(absl::Now())).IgnoreError();
+    approvals_.ExpireDue().IgnoreError();
     l.lock();
   }
 }
@@ -225,6 +236,14 @@ std::vector<store::GrantRecord> Agents::TaskGrants(const std::string& id, int64_
   return out;
 }
 
+std::vector<store::GrantRecord> Agents::ActiveGrants(int64_t now_unix) const {
+  std::vector<store::GrantRecord> out;
+  for (const store::GrantRecord& g : *grants()) {
+    if (InEffect(g, now_unix)) out.push_back(g);
+  }
+  return out;
+}
+
 std::vector<Fact> Agents::ActiveGrantFacts(int64_t now_unix) const {
   std::vector<Fact> out;
   for (const store::GrantRecord& g : *grants()) {
@@ -274,6 +293,12 @@ std::vector<Fact> Agents::RequestFacts(const CheckRequest& req) const {
 }
 
 CheckResult Agents::Check(const Snapshot& snapshot, const CheckRequest& req) {
+  CheckResult out = Evaluate(snapshot, req);
+  if (out.approval_step) FinishApproval(req, &out);
+  return out;
+}
+
+CheckResult Agents::Evaluate(const Snapshot& snapshot, const CheckRequest& req) {
   CheckResult out;
   auto deny = [&](const char* code, std::string message) {
     out.allowed = false;
@@ -343,15 +368,133 @@ CheckResult Agents::Check(const Snapshot& snapshot, const CheckRequest& req) {
   options.explain = false;
   absl::StatusOr<std::vector<RateRule>> rules = RateRulesFor(snapshot, req, options);
   if (!rules.ok()) return deny(kEvaluationError, std::string(rules.status().message()));
-  const RateVerdict v = limiter_.Acquire(ToString(req.actor), *rules, clock_());
+  absl::StatusOr<bool> needs_approval = RequiresApproval(snapshot, req.actor, req.action, req.resource, options);
+  if (!needs_approval.ok()) return deny(kEvaluationError, std::string(needs_approval.status().message()));
+  if (*needs_approval) {
+    // Rate limits count allowed decisions: they are taken once an approval is used (FinishApproval).
+    boost::json::array why{boost::json::object{
+        {"code", "requires_approval"},
+        {"message", absl::StrCat("requires_approval(", ToString(req.actor), ", \"", req.action, "\", ",
+                                 ToString(req.resource), ") holds: a person must approve this request")}}};
+    std::string principals;
+    for (const TypedValue& p : req.on_behalf_of) absl::StrAppend(&principals, principals.empty() ? "" : ", ", ToString(p));
+    why.push_back(boost::json::object{
+        {"code", "allowed"},
+        {"message", absl::StrCat("the policy allows ", ToString(req.actor), " to ", what,
+                                 principals.empty() ? "" : absl::StrCat(", and every principal it acts for (",
+                                                                        principals, ")"))}});
+    out.approval_step = CheckResult::ApprovalStep{*std::move(rules), boost::json::serialize(why)};
+    return out;
+  }
+  return TakeRate(req, *rules, out);
+}
+
+CheckResult Agents::TakeRate(const CheckRequest& req, const std::vector<RateRule>& rules, CheckResult out) {
+  const RateVerdict v = limiter_.Acquire(ToString(req.actor), rules, clock_());
   if (!v.allowed) {
+    out.allowed = false;
     out.retry_after_seconds = v.retry_after_seconds;
-    return deny(kRateLimited,
-                absl::StrCat(ToString(req.actor), " reached the limit of ", v.rule.max, " per ", v.rule.window_seconds,
-                             "s of bucket \"", v.rule.bucket, "\"; retry in ", v.retry_after_seconds, "s"));
+    out.reasons.push_back(Reason{
+        kRateLimited, absl::StrCat(ToString(req.actor), " reached the limit of ", v.rule.max, " per ",
+                                   v.rule.window_seconds, "s of bucket \"", v.rule.bucket, "\"; retry in ",
+                                   v.retry_after_seconds, "s")});
+    return out;
   }
   out.allowed = true;
   return out;
+}
+
+namespace {
+
+boost::json::object ContextJson(const CheckRequest& req) {
+  boost::json::object o;
+  for (const auto& [key, v] : req.context) {
+    int64_t n = 0;
+    if (v.type == "Integer" && absl::SimpleAtoi(v.id, &n)) {
+      o[key] = n;
+    } else if (v.type == "Boolean") {
+      o[key] = v.id == "true";
+    } else {
+      o[key] = v.id;
+    }
+  }
+  return o;
+}
+
+}  // namespace
+
+void Agents::FinishApproval(const CheckRequest& req, CheckResult* out) {
+  if (!out->approval_step) return;
+  CheckResult::ApprovalStep step = *std::move(out->approval_step);
+  out->approval_step.reset();
+  out->allowed = false;
+  store::ApprovalRecord fresh;
+  fresh.request_key = RequestKey(req.actor, req.on_behalf_of, req.action, req.resource, req.arguments_digest);
+  fresh.actor = req.actor;
+  fresh.on_behalf_of = req.on_behalf_of;
+  fresh.action = req.action;
+  fresh.resource = req.resource;
+  fresh.context_json = boost::json::serialize(ContextJson(req));
+  fresh.arguments_digest = req.arguments_digest;
+  fresh.reasons_json = std::move(step.reasons_json);
+  absl::StatusOr<store::ApprovalResolution> r = approvals_.Resolve(std::move(fresh));
+  if (!r.ok()) {
+    const bool full = r.status().code() == absl::StatusCode::kResourceExhausted;
+    out->reasons.push_back(Reason{full ? kTooManyPendingApprovals : kEvaluationError,
+                                  full ? std::string(r.status().message())
+                                       : absl::StrCat("approvals: ", r.status().message())});
+    return;
+  }
+  const std::string what = absl::StrCat(req.action, " ", ToString(req.resource));
+  out->approval = r->record;
+  switch (r->kind) {
+    case store::ApprovalResolution::Kind::kUsed:
+      out->approval_events.push_back(ApprovalEvent{"used", r->record, std::nullopt, ""});
+      *out = TakeRate(req, step.rate_rules, std::move(*out));
+      return;
+    case store::ApprovalResolution::Kind::kDenied:
+      out->reasons.push_back(
+          Reason{kApprovalDenied, absl::StrCat(ToString(r->record.approver), " denied approval ", r->record.id,
+                                               " for ", ToString(req.actor), " to ", what,
+                                               r->record.note.empty() ? "" : absl::StrCat(": ", r->record.note))});
+      return;
+    case store::ApprovalResolution::Kind::kCreated:
+      out->approval_events.push_back(ApprovalEvent{"requested", r->record, std::nullopt, ""});
+      [[fallthrough]];
+    case store::ApprovalResolution::Kind::kPending:
+      out->approval_required = true;
+      out->reasons.push_back(Reason{kApprovalRequired, absl::StrCat(ToString(req.actor), " needs a person's approval to ",
+                                                                    what, "; approval ", r->record.id, " is pending")});
+      return;
+  }
+}
+
+absl::StatusOr<store::ApprovalRecord> Agents::DecideApproval(const Snapshot& snapshot, const std::string& id,
+                                                             const ApprovalDecisionRequest& decision,
+                                                             std::vector<ApprovalEvent>* events) {
+  absl::StatusOr<store::ApprovalRecord> a = approvals_.Get(id);
+  if (!a.ok()) return a.status();
+  if (a->status != "pending") {
+    return absl::AbortedError(absl::StrCat("approval \"", id, "\" is ", a->status, ", not pending"));
+  }
+  CheckRequest req;
+  req.actor = a->actor;
+  req.on_behalf_of = a->on_behalf_of;
+  req.action = a->action;
+  req.resource = a->resource;
+  req.now_unix = approvals_.Now();
+  QueryOptions options;
+  options.context_facts = RequestFacts(req);
+  options.now_unix = req.now_unix;
+  if (absl::Status may = MayApprove(snapshot, *a, decision.approver, options); !may.ok()) {
+    events->push_back(ApprovalEvent{"refused", *a, decision.approver, std::string(may.message())});
+    return may;
+  }
+  absl::StatusOr<store::ApprovalRecord> decided = approvals_.Decide(id, decision);
+  if (decided.ok()) {
+    events->push_back(ApprovalEvent{decision.approve ? "approved" : "denied", *decided, decision.approver, ""});
+  }
+  return decided;
 }
 
 }  // namespace mandate::agents

@@ -1,6 +1,7 @@
 // Agents as first-class principals (DESIGN §4, docs/agents.md): the agent registry, expiring and
 // task grants, and the decision of POST /v1/check — the delegation ceiling over an on_behalf_of
-// chain, suspension, request context, and rate limits — on top of an engine Snapshot.
+// chain, suspension, request context, rate limits and human approvals (approvals.h) — on top of an
+// engine Snapshot.
 //
 // Grants and registry entries are kept in the Store (durably) and in memory (immutable copies
 // swapped under a mutex); every check reads the copy current when it starts. Writers are
@@ -28,6 +29,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 
+#include "agents/approvals.h"
 #include "agents/config.h"
 #include "agents/rate_limiter.h"
 #include "mandate/mandate.h"
@@ -52,6 +54,9 @@ struct CheckRequest {
   std::vector<std::pair<std::string, TypedValue>> context;  // becomes context(key, value)
   std::vector<Fact> context_facts;                          // request facts, already checked against the policy
   int64_t now_unix = 0;  // the request's time: grant expiry, @current_unix_time, time_within
+  // Hex SHA-256 of the canonical JSON of the call's arguments (ArgumentsDigest); "" when the caller
+  // sent none. An approval binds to it.
+  std::string arguments_digest;
   bool explain = false;
   EvalLimits limits;
 };
@@ -72,6 +77,20 @@ struct CheckResult {
     Explanation explanation;
   };
   std::vector<Evaluation> evaluations;
+
+  // Approvals. `approval_required`: the decision is "approval_required" (allowed is false) and
+  // `approval` is the pending approval. An allow that used an approval, or a deny because it was
+  // denied, names it in `approval` too.
+  bool approval_required = false;
+  std::optional<store::ApprovalRecord> approval;
+  std::vector<ApprovalEvent> approval_events;  // requested, used: for the audit log
+  // Set by Evaluate when a requires_approval rule matched an allowed request: what FinishApproval
+  // needs. Cleared by FinishApproval.
+  struct ApprovalStep {
+    std::vector<RateRule> rate_rules;
+    std::string reasons_json;  // why approval is needed, for the record
+  };
+  std::optional<ApprovalStep> approval_step;
 };
 
 struct AgentPatch {
@@ -87,7 +106,9 @@ class Agents {
 
   // Loads the registry and the grants from `store` (which must outlive the result) and starts the
   // purge thread.
-  static absl::StatusOr<std::unique_ptr<Agents>> Open(store::Store* store, Config config, Clock clock = nullptr);
+  // `wall_clock` (unix seconds) drives approval expiry; tests pass fake clocks.
+  static absl::StatusOr<std::unique_ptr<Agents>> Open(store::Store* store, Config config, Clock clock = nullptr,
+                                                      Approvals::WallClock wall_clock = nullptr);
   ~Agents();  // stops the purge thread
 
   const Config& config() const { return config_; }
@@ -108,16 +129,39 @@ class Agents {
   absl::StatusOr<store::TaskRecord> GetTask(const std::string& id) const;
   // The task's grants that are in effect at `now_unix`.
   std::vector<store::GrantRecord> TaskGrants(const std::string& id, int64_t now_unix) const;
+  // Every grant in effect at `now_unix`, by id (GET /v1/grants).
+  std::vector<store::GrantRecord> ActiveGrants(int64_t now_unix) const;
   // The facts of every grant in effect at `now_unix` (expires_at unset or later).
   std::vector<Fact> ActiveGrantFacts(int64_t now_unix) const;
   // Deletes grants expired at `now_unix` from storage and memory; returns how many.
   absl::StatusOr<int64_t> PurgeExpiredGrants(int64_t now_unix);
+  // Reads the registry and the grants from the store again (another node changed them; see
+  // store::Follower::side_changed). On an error the memory copy stays as it was.
+  absl::Status Reload();
 
   // --- Decisions. Allowed only if the chain is within limits, no agent in it is suspended, every
   // link is backed when the config requires it, `allow` holds for the actor and for every
-  // principal, and no matching rate_limit rule is full. An allowed decision is counted against the
-  // rate limits that match it. Never fails: errors deny with kEvaluationError.
+  // principal, and no matching rate_limit rule is full; and, when a requires_approval rule matches,
+  // an approved approval bound to the request is used (else the decision is approval_required). An
+  // allowed decision is counted against the rate limits that match it. Never fails: errors deny
+  // with kEvaluationError.
   CheckResult Check(const Snapshot& snapshot, const CheckRequest& request);
+  // Check in two steps, so that a server evaluates without touching the store and does only the
+  // approval step (a Store call) off its I/O threads: Evaluate does everything but the approval;
+  // when its result has approval_step, FinishApproval completes it.
+  CheckResult Evaluate(const Snapshot& snapshot, const CheckRequest& request);
+  void FinishApproval(const CheckRequest& request, CheckResult* result);
+
+  // --- Approvals (docs/approvals.md).
+  Approvals& approvals() { return approvals_; }
+  // Decides approval `id` for `decision.approver`, who must pass MayApprove (evaluated with the
+  // request's acts_for links, agent owners and the grants in effect). NotFound for an unknown id,
+  // Aborted when it is not pending, PermissionDenied for an approver who may not decide it (with a
+  // "refused" event in `events`), InvalidArgument for bad uses/ttl_seconds. `events` receives the
+  // steps to audit.
+  absl::StatusOr<store::ApprovalRecord> DecideApproval(const Snapshot& snapshot, const std::string& id,
+                                                       const ApprovalDecisionRequest& decision,
+                                                       std::vector<ApprovalEvent>* events);
 
   // The context facts a check evaluates with: the request's context_facts, context(key, value),
   // acts_for(actor, principal) per link, the grants in effect, and the owner of each registered
@@ -128,15 +172,19 @@ class Agents {
   using AgentMap = std::map<std::string, store::AgentRecord>;
   using GrantList = std::vector<store::GrantRecord>;
 
-  Agents(store::Store* store, Config config, Clock clock);
+  Agents(store::Store* store, Config config, Clock clock, Approvals::WallClock wall_clock);
   std::shared_ptr<const AgentMap> agents() const;
   std::shared_ptr<const GrantList> grants() const;
+  void Install(std::vector<store::AgentRecord> agents, std::vector<store::GrantRecord> grants);
+  // Counts an allowed `out` against `rules`; over a limit, turns it into a rate_limited deny.
+  CheckResult TakeRate(const CheckRequest& req, const std::vector<RateRule>& rules, CheckResult out);
   void PurgeLoop();
 
   store::Store* const store_;
   const Config config_;
   const Clock clock_;
   RateLimiter limiter_;
+  Approvals approvals_;
 
   std::mutex write_mu_;          // serializes writers: store write, then the swap in memory
   mutable std::mutex state_mu_;  // guards the two pointers (held only to copy or swap them)

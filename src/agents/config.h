@@ -19,6 +19,12 @@ struct Config {
   // How often expired grants are deleted from storage (they are invisible from their expiry on
   // either way).
   int64_t purge_interval_seconds = 60;
+  // Human approvals (docs/approvals.md): how long a pending approval waits for a decision and,
+  // unless the approver sets ttl_seconds, how long an approval stays usable once approved.
+  int64_t approval_ttl_seconds = 3600;
+  // The most pending approvals one actor may have at once; past it, checks that need a new
+  // approval are denied (reason too_many_pending_approvals).
+  int64_t max_pending_approvals = 20;
 };
 
 }  // namespace mandate::agents

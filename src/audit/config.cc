@@ -96,6 +96,38 @@ absl::Status ReadWebhook(const std::string& path, const toml::table& t, Config* 
   return absl::OkStatus();
 }
 
+// [[alerts.owners]]: owner = "Type:id", webhook = URL and/or webhooks = [URL, ...].
+absl::Status ReadOwner(const std::string& path, const toml::table& t, Config* c) {
+  OwnerWebhooks owner;
+  for (const auto& [key, node] : t) {
+    const std::string k(key.str());
+    const Reader r{path, node, "alerts.owners." + k};
+    absl::Status s;
+    if (k == "owner") {
+      s = r.String(&owner.owner);
+      const size_t colon = owner.owner.find(':');
+      if (s.ok() && (colon == std::string::npos || colon == 0 || colon + 1 == owner.owner.size())) {
+        return Bad(path, node, "alerts.owners.owner must be \"Type:id\", e.g. \"User:alice\"");
+      }
+    } else if (k == "webhook") {
+      std::string url;
+      s = r.Url(&url);
+      owner.webhooks.push_back(url);
+    } else if (k == "webhooks") {
+      std::vector<std::string> urls;
+      s = r.Strings(&urls);
+      owner.webhooks.insert(owner.webhooks.end(), urls.begin(), urls.end());
+    } else {
+      return Bad(path, node, absl::StrCat("unknown setting alerts.owners.", k));
+    }
+    if (!s.ok()) return s;
+  }
+  if (owner.owner.empty()) return Bad(path, t, "an [[alerts.owners]] entry needs `owner`");
+  if (owner.webhooks.empty()) return Bad(path, t, "an [[alerts.owners]] entry needs `webhook` or `webhooks`");
+  c->owner_webhooks.push_back(std::move(owner));
+  return absl::OkStatus();
+}
+
 absl::Status ReadRule(const std::string& path, const toml::table& t, Config* c) {
   AlertRule rule;
   bool have_type = false;
@@ -241,6 +273,11 @@ absl::Status ReadAlertsTable(const std::string& path, const toml::table& t, Conf
     absl::Status s;
     if (k == "webhooks") {
       s = r.Strings(&c->alert_webhooks);
+    } else if (k == "owners") {
+      if (!node.is_array_of_tables()) return Bad(path, node, "alerts.owners must be written as [[alerts.owners]] tables");
+      for (const toml::node& e : *node.as_array()) {
+        if (s = ReadOwner(path, *e.as_table(), c); !s.ok()) return s;
+      }
     } else if (k == "rules") {
       if (!node.is_array_of_tables()) return Bad(path, node, "alerts.rules must be written as [[alerts.rules]] tables");
       for (const toml::node& e : *node.as_array()) {

@@ -44,6 +44,13 @@ struct AlertRule {
 };
 const char* RuleTypeName(AlertRule::Type t);
 
+// [[alerts.owners]]: the webhooks of one owner ("Type:id", e.g. "User:alice"). Every alert about an
+// agent the owner owns (the registry's owner of the alert's actor) is delivered there too.
+struct OwnerWebhooks {
+  std::string owner;
+  std::vector<std::string> webhooks;
+};
+
 struct Config {
   bool enabled = true;
   LogOptions log;  // log.dir is set from the data directory by the server
@@ -51,6 +58,7 @@ struct Config {
   bool stdout_sink = false;  // every record as a JSON line on stdout
   std::vector<WebhookConfig> webhooks;
   std::vector<std::string> alert_webhooks;  // every alert goes here too
+  std::vector<OwnerWebhooks> owner_webhooks;
   std::vector<AlertRule> rules;
 };
 

@@ -233,6 +233,8 @@ struct Monitor::State {
   std::vector<std::unique_ptr<Sink>> record_sinks;            // stdout, [[audit.webhooks]]
   std::map<std::string, std::unique_ptr<Sink>> alert_sinks;    // by URL
   std::map<std::string, std::vector<Sink*>> sinks_of_rule;     // rule name -> its alert sinks
+  std::map<std::string, std::vector<Sink*>> sinks_of_owner;    // "Type:id" -> its alert sinks
+  OwnerOf owner_of;
 
   // The rule thread's queue: written records, and sink failures to turn into alerts.
   struct Event {
@@ -282,6 +284,9 @@ void Monitor::State::Fire(const AlertRule& r, json::object alert) {
   alert["kind"] = "alert";
   alert["rule"] = r.name;
   alert["type"] = RuleTypeName(r.type);
+  if (const json::value* actor = alert.if_contains("actor"); owner_of != nullptr && actor != nullptr && actor->is_string()) {
+    if (std::string owner = owner_of(std::string(actor->as_string())); !owner.empty()) alert["owner"] = owner;
+  }
   {
     std::lock_guard<std::mutex> l(counts_mu);
     ++fired[r.name];
@@ -407,10 +412,11 @@ void Monitor::State::Route(const std::vector<Written>& written) {
     }
     if (kind == "alert") {
       if (rendered.empty()) rendered = RenderRecord(r);
-      auto it = sinks_of_rule.find(Str(o, "rule"));
-      if (it != sinks_of_rule.end()) {
-        for (Sink* s : it->second) s->Offer(rendered);
-      }
+      // The rule's webhooks and the owner's, each URL once.
+      std::set<Sink*> to;
+      if (auto it = sinks_of_rule.find(Str(o, "rule")); it != sinks_of_rule.end()) to.insert(it->second.begin(), it->second.end());
+      if (auto it = sinks_of_owner.find(Str(o, "owner")); it != sinks_of_owner.end()) to.insert(it->second.begin(), it->second.end());
+      for (Sink* s : to) s->Offer(rendered);
       continue;
     }
     Evaluate(w, o);
@@ -440,10 +446,11 @@ void Monitor::State::Run() {
   }
 }
 
-absl::StatusOr<std::unique_ptr<Monitor>> Monitor::Start(AuditLog* log, const Config& config) {
+absl::StatusOr<std::unique_ptr<Monitor>> Monitor::Start(AuditLog* log, const Config& config, OwnerOf owner_of) {
   auto state = std::make_shared<State>();
   state->log = log;
   state->config = config;
+  state->owner_of = std::move(owner_of);
   std::weak_ptr<State> weak = state;
   auto on_failure = [weak](const std::string& sink, const std::string& error) {
     auto s = weak.lock();
@@ -474,21 +481,26 @@ absl::StatusOr<std::unique_ptr<Monitor>> Monitor::Start(AuditLog* log, const Con
   for (const WebhookConfig& w : config.webhooks) {
     state->record_sinks.push_back(std::make_unique<Sink>(w.name, w.kinds, w, webhook(w), on_failure));
   }
+  // One sink per alert URL, shared by the rules and owners that name it.
+  auto alert_sink = [&](const std::string& url) {
+    auto& sink = state->alert_sinks[url];
+    if (sink == nullptr) {
+      WebhookConfig w;
+      w.name = absl::StrCat("alerts:", url);
+      w.url = url;
+      w.flush_seconds = 0.05;  // alerts go out at once
+      // A failing alert webhook must not raise alerts about itself without end.
+      sink = std::make_unique<Sink>(w.name, std::vector<std::string>{"alert"}, w, webhook(w), on_failure);
+    }
+    return sink.get();
+  };
   for (const AlertRule& r : config.rules) {
     std::vector<std::string> urls = r.webhooks;
     urls.insert(urls.end(), config.alert_webhooks.begin(), config.alert_webhooks.end());
-    for (const std::string& url : urls) {
-      auto& sink = state->alert_sinks[url];
-      if (sink == nullptr) {
-        WebhookConfig w;
-        w.name = absl::StrCat("alerts:", url);
-        w.url = url;
-        w.flush_seconds = 0.05;  // alerts go out at once
-        // A failing alert webhook must not raise alerts about itself without end.
-        sink = std::make_unique<Sink>(w.name, std::vector<std::string>{"alert"}, w, webhook(w), on_failure);
-      }
-      state->sinks_of_rule[r.name].push_back(sink.get());
-    }
+    for (const std::string& url : urls) state->sinks_of_rule[r.name].push_back(alert_sink(url));
+  }
+  for (const OwnerWebhooks& o : config.owner_webhooks) {
+    for (const std::string& url : o.webhooks) state->sinks_of_owner[o.owner].push_back(alert_sink(url));
   }
   state->thread = std::thread([s = state.get()] { s->Run(); });
   state->subscription = log->Subscribe([weak](const std::vector<Written>& written) {

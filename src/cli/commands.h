@@ -72,6 +72,8 @@ void AddAuditCommand(CLI::App& app);  // mandate audit verify|query|tail (src/cl
 #endif
 #ifdef MANDATE_HAVE_SERVER
 void AddServeCommand(CLI::App& app);  // mandate serve ... (src/cli/serve.cc, with the server module)
+void AddMigrateCommand(CLI::App& app);  // mandate migrate [--store URL] (src/cli/serve.cc)
+void AddConsoleCommand(CLI::App& app);  // mandate console hash-password (src/cli/console.cc)
 #endif
 
 }  // namespace mandate::cli

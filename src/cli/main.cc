@@ -32,6 +32,8 @@ int main(int argc, char** argv) {
 #endif
 #ifdef MANDATE_HAVE_SERVER
   cli::AddServeCommand(app);
+  cli::AddMigrateCommand(app);
+  cli::AddConsoleCommand(app);
 #endif
   // CLI11 reports an unknown command only as "A subcommand is required"; name it and the known ones.
   if (argc > 1 && argv[1][0] != '-') {

@@ -10,16 +10,25 @@ agents::CheckRequest Authorizer::ToCheck(const AuthzRequest& request) const {
   c.resource = request.resource;
   c.context = request.context;
   c.now_unix = request.now_unix;
+  c.arguments_digest = request.arguments_digest;
   return c;
 }
 
-AuthzResult Authorizer::Check(const AuthzRequest& request) const {
-  AuthzResult result;
+agents::CheckResult Authorizer::Evaluate(const AuthzRequest& request, bool* needs_store) const {
   std::shared_ptr<const Snapshot> snap = snapshot_();
-  agents::CheckResult r = agents_->Check(*snap, ToCheck(request));
+  agents::CheckResult r = agents_->Evaluate(*snap, ToCheck(request));
+  *needs_store = r.approval_step.has_value();
+  return r;
+}
+
+AuthzResult Authorizer::Finish(const AuthzRequest& request, agents::CheckResult r) const {
+  if (r.approval_step) agents_->FinishApproval(ToCheck(request), &r);
+  AuthzResult result;
   result.allowed = r.allowed;
   result.reasons = std::move(r.reasons);
   result.retry_after_seconds = r.retry_after_seconds;
+  result.approval_required = r.approval_required;
+  result.approval = std::move(r.approval);
   return result;
 }
 

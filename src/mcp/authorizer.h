@@ -25,6 +25,7 @@ struct AuthzRequest {
   TypedValue resource;
   std::vector<std::pair<std::string, TypedValue>> context;  // becomes context(key, value)
   int64_t now_unix = 0;
+  std::string arguments_digest;  // agents::ArgumentsDigest of the call's arguments; approvals bind to it
 };
 
 struct AuthzResult {
@@ -33,6 +34,10 @@ struct AuthzResult {
   // rate_limited, ...), which name the refused principal but not the policy's rules.
   std::vector<agents::Reason> reasons;
   std::optional<int64_t> retry_after_seconds;
+  // A requires_approval rule matched (docs/approvals.md): `approval` is the pending approval the
+  // agent's retry waits for. An allow that used an approval names it too.
+  bool approval_required = false;
+  std::optional<store::ApprovalRecord> approval;
 };
 
 class Authorizer {
@@ -42,8 +47,11 @@ class Authorizer {
   Authorizer(SnapshotSource snapshot, agents::Agents* agents) : snapshot_(std::move(snapshot)), agents_(agents) {}
 
   // A use (tools/call, resources/read, prompts/get): the full /v1/check decision, counted against
-  // the rate limits that match it. Thread-safe.
-  AuthzResult Check(const AuthzRequest& request) const;
+  // the rate limits that match it, in two steps as agents::Agents has them. Evaluate() never
+  // touches the store; when `*needs_store` comes back true, Finish() does (an approval is looked up
+  // or requested): call it off the server's I/O threads. Thread-safe.
+  agents::CheckResult Evaluate(const AuthzRequest& request, bool* needs_store) const;
+  AuthzResult Finish(const AuthzRequest& request, agents::CheckResult evaluated) const;
   // Whether an entry is shown in a list: the same decision without counting against rate limits
   // (a list is not a use). Thread-safe.
   bool Visible(const AuthzRequest& request) const;

@@ -97,6 +97,14 @@ absl::Status ReadUpstream(const std::string& path, const toml::table& t, Gateway
         }},
        {"url", String(path, s + ".url", &u.url)},
        {"timeout_seconds", Seconds(path, s + ".timeout_seconds", &u.timeout_seconds)},
+       {"max_concurrency",
+        [&](const toml::node& n) -> absl::Status {
+          std::optional<int64_t> v = n.value_exact<int64_t>();
+          if (!v || *v < 1 || *v > 256) return Bad(path, n, "mcp.upstreams.max_concurrency must be an integer from 1 to 256");
+          u.max_concurrency = static_cast<int>(*v);
+          return absl::OkStatus();
+        }},
+       {"required_scopes", Strings(path, s + ".required_scopes", &u.required_scopes)},
        {"auth", String(path, s + ".auth", &auth_kind)},
        {"bearer_token", String(path, s + ".bearer_token", &u.auth.bearer_token)},
        {"bearer_token_env", EnvString(path, s + ".bearer_token_env", &u.auth.bearer_token)},

@@ -37,6 +37,12 @@ struct UpstreamConfig {
   std::string url;
   UpstreamAuth auth;
   double timeout_seconds = 60;  // per request to the upstream
+  // Streamable HTTP: requests in flight to the upstream at once; more wait in line (their timeout
+  // runs while they wait).
+  int max_concurrency = 16;
+  // OAuth scopes a JWT must carry (the `scope` claim, space-separated, or an `scp` array) to use
+  // this upstream; missing ones get 403 insufficient_scope. API keys are not scoped.
+  std::vector<std::string> required_scopes;
   bool is_stdio() const { return !command.empty(); }
 };
 

@@ -3,9 +3,16 @@
 #include <openssl/rand.h>
 
 #include <chrono>
+#include <condition_variable>
+#include <deque>
 #include <map>
 #include <mutex>
+#include <thread>
 
+#include <time.h>
+
+#include <boost/asio/post.hpp>
+#include <boost/asio/thread_pool.hpp>
 #include <boost/beast/http/field.hpp>
 #include <boost/beast/http/status.hpp>
 #include <boost/json.hpp>
@@ -17,12 +24,15 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 
+#include "agents/approvals.h"
 #include "mcp/authorizer.h"
 #include "mcp/identity.h"
 #include "mcp/jsonrpc.h"
 #include "mcp/jwt.h"
 #include "mcp/pins.h"
+#include "mcp/sse.h"
 #include "mcp/upstream.h"
 
 namespace mandate::mcp {
@@ -67,6 +77,30 @@ std::string HostOnly(std::string_view authority) {
   return h;
 }
 
+// Severity order of notifications/message levels (RFC 5424 names); -1 for an unknown name.
+int LogLevelRank(std::string_view level) {
+  constexpr std::string_view kLevels[] = {"debug", "info", "notice", "warning", "error", "critical", "alert", "emergency"};
+  for (int i = 0; i < 8; ++i) {
+    if (kLevels[i] == level) return i;
+  }
+  return -1;
+}
+
+// The scopes a token grants: the `scope` claim (space-separated) or an `scp` array.
+std::vector<std::string> GrantedScopes(const json::object& claims) {
+  std::vector<std::string> out;
+  if (const json::value* v = claims.if_contains("scope"); v != nullptr && v->is_string()) {
+    for (absl::string_view s : absl::StrSplit(absl::string_view(v->as_string().data(), v->as_string().size()), ' ', absl::SkipEmpty())) {
+      out.emplace_back(s);
+    }
+  } else if (const json::value* a = claims.if_contains("scp"); a != nullptr && a->is_array()) {
+    for (const json::value& e : a->as_array()) {
+      if (e.is_string()) out.emplace_back(e.as_string());
+    }
+  }
+  return out;
+}
+
 bool IsLoopbackName(std::string_view host) { return host == "localhost" || host == "127.0.0.1" || host == "::1"; }
 
 // A context value for a JSON scalar; nullopt for objects, arrays, null and non-integral numbers.
@@ -91,21 +125,105 @@ std::string Quoted(std::string_view s) {
 
 }  // namespace
 
+// One server-sent event stream of a session: the answer to one POSTed request, or the standalone
+// GET stream (number 0). Its events are kept (bounded) so that a client whose connection broke can
+// resume with Last-Event-ID "<number>-<seq>" on a new connection.
+struct EventStream {
+  static constexpr size_t kMaxEvents = 256;
+  static constexpr size_t kMaxBytes = size_t{4} << 20;
+
+  uint64_t number = 0;
+  std::mutex mu;  // guards everything below
+  std::deque<std::pair<uint64_t, std::string>> events;  // (seq, wire text), for replay
+  size_t bytes = 0;
+  uint64_t next_seq = 1;
+  std::shared_ptr<Gateway::EventSink> sink;  // the connection carrying the stream now, if any
+  bool done = false;                         // the final response went out (request streams)
+
+  // Sends one JSON-RPC message as an event.
+  void Emit(const json::object& message) {
+    std::lock_guard lock(mu);
+    const uint64_t seq = next_seq++;
+    std::string text = FormatEvent({number, seq}, json::serialize(message));
+    if (sink != nullptr && !sink->Send(text)) sink = nullptr;
+    bytes += text.size();
+    events.emplace_back(seq, std::move(text));
+    while (!events.empty() && (events.size() > kMaxEvents || bytes > kMaxBytes)) {
+      bytes -= events.front().second.size();
+      events.pop_front();
+    }
+  }
+  // Hands the stream to `s` (a new connection): replays what came after `after`, then either
+  // ends (a finished request stream) or carries on live there, closing the previous connection.
+  void Attach(std::shared_ptr<Gateway::EventSink> s, uint64_t after, bool prime) {
+    std::lock_guard lock(mu);
+    // Priming event (2025-11-25): an id with empty data, so that the client can resume even
+    // before the first message.
+    if (prime) s->Send(absl::StrCat("id: ", number, "-", next_seq - 1, "\ndata: \n\n"));
+    for (const auto& [seq, text] : events) {
+      if (seq > after) s->Send(text);
+    }
+    if (done) return s->Close();
+    if (sink != nullptr) sink->Close();
+    sink = std::move(s);
+  }
+  void End() {
+    std::lock_guard lock(mu);
+    done = true;
+    if (sink != nullptr) sink->Close();
+    sink = nullptr;
+  }
+  // Keeps idle connections alive and notices clients that went away.
+  void KeepAlive() {
+    std::lock_guard lock(mu);
+    if (sink != nullptr && !sink->Send(": keepalive\n\n")) sink = nullptr;
+  }
+};
+
 struct Session {
   std::string id;
   std::string upstream;
   std::string principal_key;
   Principal principal;
   std::string protocol_version;
+  json::object client_capabilities;
+  // Guarded by Impl::mu:
   Clock::time_point last_used;
   std::map<std::string, int64_t> inflight;  // serialized client request id -> upstream id
+  int log_level = -1;                       // logging/setLevel; -1: everything
+  uint64_t next_stream = 1;
+  std::shared_ptr<EventStream> standalone;           // the GET stream, once opened
+  std::deque<std::shared_ptr<EventStream>> recent;   // request streams, for resumption
+  // Requests of the upstream relayed to this client: the gateway's id -> (upstream, upstream's id).
+  std::map<std::string, std::pair<std::string, json::value>> to_client;
+  std::string tools_view;  // the tool names this session was last shown (list_changed re-filtering)
+
+  bool Primes() const { return protocol_version >= "2025-11-25"; }
+  void CloseStreams() {
+    if (standalone != nullptr) standalone->End();
+    for (auto& st : recent) st->End();
+  }
 };
 
-// One POST being answered.
+// One request being answered.
 struct Exchange {
   unsigned http_version = 11;
   Gateway::Respond respond;
+  Gateway::StartStream start_stream;
+  bool accepts_sse = false;  // the client's Accept header names text/event-stream
   Clock::time_point start = Clock::now();
+  std::mutex mu;  // guards finished and stream
+  bool finished = false;
+  std::shared_ptr<EventStream> stream;  // once the answer became an SSE stream
+};
+
+// A request forwarded upstream and not answered yet: where the upstream's related messages go.
+struct Call {
+  std::weak_ptr<Session> session;
+  std::shared_ptr<Exchange> exchange;
+  json::value client_id;
+  json::value progress_token;  // the client's; null when it asked for no progress
+  std::string gateway_token;   // what the upstream was given instead ("" when none)
 };
 
 struct Gateway::Impl {
@@ -118,10 +236,18 @@ struct Gateway::Impl {
   ToolPins pins;
   Limits limits;
 
-  std::mutex mu;  // guards sessions, tools, last_sweep
+  std::mutex mu;  // guards sessions (and their mutable fields), tools, calls, progress, counters
   std::map<std::string, std::shared_ptr<Session>> sessions;
   std::map<std::string, json::object> tools;  // "<upstream>/<tool>" -> latest definition
   Clock::time_point last_sweep = Clock::now();
+  std::map<std::pair<std::string, int64_t>, std::shared_ptr<Call>> calls;  // (upstream, upstream id)
+  std::map<std::string, std::shared_ptr<Call>> progress;                   // gateway progress token
+  uint64_t next_token = 1;
+
+  boost::asio::thread_pool blocking{1};  // decision steps that touch the store (approvals)
+  std::thread keepalive;
+  std::condition_variable keepalive_cv;
+  bool stopping = false;  // guarded by mu
 
   Impl(Options o, std::string base)
       : options(std::move(o)),
@@ -199,11 +325,35 @@ struct Gateway::Impl {
     }
     absl::StatusOr<JwtVerifier::Verified> verified = verifier.Verify(token, ResourceUrl(name), NowUnix());
     if (!verified.ok()) return verified.status();
+    const std::vector<std::string> granted = GrantedScopes(verified->claims);
+    std::vector<std::string> missing;
+    for (const std::string& want : RequiredScopes(name)) {
+      if (std::find(granted.begin(), granted.end(), want) == granted.end()) missing.push_back(want);
+    }
+    if (!missing.empty()) {
+      return absl::PermissionDeniedError(absl::StrCat("the token lacks the scope ", absl::StrJoin(missing, " ")));
+    }
     return PrincipalFromClaims(verified->claims, *verified->issuer);
+  }
+
+  const std::vector<std::string>& RequiredScopes(const std::string& name) const {
+    return upstreams.at(name)->config().required_scopes;
   }
 
   void Unauthorized(Exchange& x, const std::string& name, const absl::Status& why, bool token_given) {
     std::string challenge = absl::StrCat("Bearer resource_metadata=\"", MetadataUrl(name), "\"");
+    const std::vector<std::string>& scopes = RequiredScopes(name);
+    if (absl::IsPermissionDenied(why)) {
+      // Step-up (RFC 6750 §3.1): a valid token without the scopes this resource needs.
+      absl::StrAppend(&challenge, ", error=\"insufficient_scope\", scope=\"", Quoted(absl::StrJoin(scopes, " ")),
+                      "\", error_description=\"", Quoted(std::string(why.message())), "\"");
+      return ReplyJson(x, 403,
+                       json::object{{"error", "insufficient_scope"},
+                                    {"error_description", std::string(why.message())},
+                                    {"scope", absl::StrJoin(scopes, " ")}},
+                       {{"WWW-Authenticate", challenge}});
+    }
+    if (!scopes.empty()) absl::StrAppend(&challenge, ", scope=\"", Quoted(absl::StrJoin(scopes, " ")), "\"");
     json::object body{{"error", token_given ? "invalid_token" : "invalid_request"}};
     if (token_given) {
       absl::StrAppend(&challenge, ", error=\"invalid_token\", error_description=\"", Quoted(std::string(why.message())), "\"");
@@ -252,6 +402,7 @@ struct Gateway::Impl {
     const auto idle = std::chrono::duration<double>(options.config.session_idle_seconds);
     for (auto it = sessions.begin(); it != sessions.end();) {
       if (now - it->second->last_used > idle) {
+        it->second->CloseStreams();
         sessions.erase(it++);
       } else {
         ++it;
@@ -271,10 +422,13 @@ struct Gateway::Impl {
   }
 
   // ---- Requests ----
-  void Handle(HttpServerRequest req, Respond respond) {
+  void Handle(HttpServerRequest req, Respond respond, StartStream start_stream) {
     auto x = std::make_shared<Exchange>();
     x->http_version = req.version();
     x->respond = std::move(respond);
+    x->start_stream = std::move(start_stream);
+    x->accepts_sse = x->start_stream != nullptr &&
+                     absl::StrContains(absl::AsciiStrToLower(std::string(req[http::field::accept])), "text/event-stream");
     auto url = boost::urls::parse_origin_form(req.target());
     if (!url) return ReplyMessage(*x, 400, "malformed request target");
     const std::string path = std::string(url->path());
@@ -293,16 +447,17 @@ struct Gateway::Impl {
     if (!OriginAllowed(req)) return ReplyMessage(*x, 403, "Origin not allowed (DNS rebinding protection)");
     if (!sub.empty()) return Pins(*x, req, name, sub);
 
-    if (req.method() != http::verb::post && req.method() != http::verb::delete_) {
-      // No standalone server-to-client stream: the gateway sends nothing outside a response.
+    if (req.method() != http::verb::post && req.method() != http::verb::delete_ &&
+        (req.method() != http::verb::get || x->start_stream == nullptr)) {
       return ReplyMessage(*x, 405, absl::StrCat(std::string(req.method_string()), " is not supported on ", path,
-                                                "; use POST (or DELETE to end a session)"));
+                                                "; use POST, GET (a server-sent event stream) or DELETE"));
     }
     bool token_given = false;
     absl::StatusOr<Principal> principal = Authenticate(req, name, &token_given);
     if (!principal.ok()) {
       Audit(nullptr, nullptr, name, absl::StrCat(std::string(req.method_string()), " ", path), "", "", nullptr, "deny",
-            {absl::StrCat("unauthenticated: ", token_given ? std::string(principal.status().message()) : "no token")},
+            {absl::StrCat(absl::IsPermissionDenied(principal.status()) ? "insufficient_scope: " : "unauthenticated: ",
+                          token_given ? std::string(principal.status().message()) : "no token")},
             x->start);
       return Unauthorized(*x, name, principal.status(), token_given);
     }
@@ -317,10 +472,17 @@ struct Gateway::Impl {
         std::lock_guard lock(mu);
         sessions.erase(s->id);
         inflight.swap(s->inflight);
+        s->CloseStreams();
       }
-      for (const auto& [cid, uid] : inflight) up->second->Cancel(uid, "session ended");
+      for (const auto& [cid, uid] : inflight) {
+        up->second->Cancel(uid, "session ended");
+        if (std::shared_ptr<Call> c = ForgetCall(name, uid)) {
+          Finish(*c->exchange, MakeError(c->client_id, kInvalidRequest, "the session ended"));
+        }
+      }
       return Reply(*x, 200, "");
     }
+    if (req.method() == http::verb::get) return OpenStandalone(x, req, name, *principal, session_id);
 
     const std::string content_type(req[http::field::content_type]);
     if (!absl::StartsWithIgnoreCase(content_type, "application/json")) {
@@ -350,7 +512,8 @@ struct Gateway::Impl {
     }
     switch (m.kind) {
       case Message::Kind::kResponse:
-        return Reply(*x, 202, "");  // the gateway sends clients no requests
+        ClientResponse(*s, m);
+        return Reply(*x, 202, "");
       case Message::Kind::kNotification:
         ClientNotification(*s, *up->second, m);
         return Reply(*x, 202, "");
@@ -375,6 +538,7 @@ struct Gateway::Impl {
               json::object{{"resource", ResourceUrl(name)},
                            {"authorization_servers", std::move(servers)},
                            {"bearer_methods_supported", json::array{"header"}},
+                           {"scopes_supported", json::value_from(RequiredScopes(name))},
                            {"resource_name", absl::StrCat("Mandate MCP gateway: ", name)}},
               {{"Access-Control-Allow-Origin", "*"}});
   }
@@ -420,6 +584,9 @@ struct Gateway::Impl {
     session->principal = principal;
     session->principal_key = principal.Key();
     session->protocol_version = version;
+    if (const json::value* c = m.params.if_contains("capabilities"); c != nullptr && c->is_object()) {
+      session->client_capabilities = c->as_object();
+    }
     session->last_used = Clock::now();
     {
       std::lock_guard lock(mu);
@@ -434,11 +601,18 @@ struct Gateway::Impl {
       const json::object* uc = init->contains("capabilities") && init->at("capabilities").is_object()
                                    ? &init->at("capabilities").as_object()
                                    : nullptr;
-      // Only what the gateway relays is offered: no subscriptions and no list_changed (there is
-      // no stream to deliver them on), logging answered by the gateway itself.
+      // Only what the gateway relays is offered: list_changed as the upstream has it (relayed on
+      // the standalone stream), no resource subscriptions (one upstream connection serves every
+      // session), logging levels kept per session by the gateway.
       json::object caps;
       for (const char* c : {"tools", "resources", "prompts", "completions", "logging"}) {
-        if (uc != nullptr && uc->contains(c)) caps[c] = json::object{};
+        if (uc == nullptr || !uc->contains(c)) continue;
+        json::object cap;
+        const json::value& theirs = uc->at(c);
+        if (theirs.is_object() && theirs.as_object().contains("listChanged") && theirs.at("listChanged") == true) {
+          cap["listChanged"] = true;
+        }
+        caps[c] = std::move(cap);
       }
       json::object result{{"protocolVersion", session->protocol_version}, {"capabilities", std::move(caps)}};
       result["serverInfo"] = init->contains("serverInfo") ? init->at("serverInfo")
@@ -468,26 +642,328 @@ struct Gateway::Impl {
     if (upstream_id) {
       const json::value* reason = m.params.if_contains("reason");
       up.Cancel(*upstream_id, reason && reason->is_string() ? std::string_view(reason->as_string()) : "cancelled");
+      // The cancelled request's HTTP exchange still needs an end (the client ignores the answer).
+      if (std::shared_ptr<Call> c = ForgetCall(up.name(), *upstream_id)) {
+        Finish(*c->exchange, MakeError(c->client_id, kInvalidRequest, "cancelled by the client"));
+      }
     }
   }
 
   // Sends the request upstream and relays the response (id restored); `filter` may rewrite it.
+  // What the upstream sends about the request meanwhile (progress, log messages, its own requests)
+  // reaches the client on an SSE stream (see SendForCall).
   using Filter = std::function<void(json::object& result)>;
   void Forward(std::shared_ptr<Exchange> x, std::shared_ptr<Session> s, Upstream& up, const Message& m,
                Filter filter = nullptr) {
     const std::string key = json::serialize(m.id);
-    const json::value client_id = m.id;
-    const int64_t uid = up.Request(m.method, m.params, [this, x, s, key, client_id, filter](json::object resp) {
+    auto call = std::make_shared<Call>();
+    call->session = s;
+    call->exchange = x;
+    call->client_id = m.id;
+    json::object params = m.params;
+    // Progress tokens are the client's own: the upstream, shared by every session, gets one of the
+    // gateway's instead, mapped back on the way out.
+    if (json::value* meta = params.if_contains("_meta"); meta != nullptr && meta->is_object()) {
+      if (json::value* t = meta->as_object().if_contains("progressToken"); t != nullptr && IsValidId(*t)) {
+        call->progress_token = *t;
+      }
+    }
+    const int64_t uid = up.ReserveId();
+    {
+      std::lock_guard lock(mu);
+      s->inflight[key] = uid;
+      calls[{up.name(), uid}] = call;
+      if (!call->progress_token.is_null()) {
+        call->gateway_token = absl::StrCat("mandate-", next_token++);
+        progress[call->gateway_token] = call;
+      }
+    }
+    if (!call->gateway_token.empty()) params["_meta"].as_object()["progressToken"] = call->gateway_token;
+    up.Request(uid, m.method, std::move(params), [this, x, s, key, call, filter, upstream = up.name(), uid](json::object resp) {
       {
         std::lock_guard lock(mu);
         s->inflight.erase(key);
       }
-      resp["id"] = client_id;
+      ForgetCall(upstream, uid);
+      resp["id"] = call->client_id;
       if (filter && resp.contains("result") && resp.at("result").is_object()) filter(resp.at("result").as_object());
-      ReplyJson(*x, 200, resp);
+      Finish(*x, resp);
     });
+  }
+
+  // Drops the bookkeeping of a forwarded request; returns it (null when already gone).
+  std::shared_ptr<Call> ForgetCall(const std::string& upstream, int64_t uid) {
     std::lock_guard lock(mu);
-    s->inflight[key] = uid;
+    auto it = calls.find({upstream, uid});
+    if (it == calls.end()) return nullptr;
+    std::shared_ptr<Call> c = std::move(it->second);
+    calls.erase(it);
+    if (!c->gateway_token.empty()) progress.erase(c->gateway_token);
+    return c;
+  }
+
+  std::shared_ptr<Call> FindCall(const std::string& upstream, std::optional<int64_t> uid) {
+    if (!uid) return nullptr;
+    std::lock_guard lock(mu);
+    auto it = calls.find({upstream, *uid});
+    return it == calls.end() ? nullptr : it->second;
+  }
+
+  // ---- Server-sent events ----
+  static HttpServerResponse SseHeader(unsigned version) {
+    HttpServerResponse h{http::status::ok, version};
+    h.set(http::field::server, "mandate");
+    h.set(http::field::content_type, "text/event-stream");
+    h.set(http::field::cache_control, "no-cache");
+    h.set("X-Accel-Buffering", "no");
+    return h;
+  }
+
+  // The final answer to a request: the last event of its stream, or a JSON response.
+  void Finish(Exchange& x, const json::object& response) {
+    std::unique_lock lock(x.mu);
+    if (x.finished) return;
+    x.finished = true;
+    if (x.stream != nullptr) {
+      x.stream->Emit(response);
+      x.stream->End();
+      return;
+    }
+    lock.unlock();
+    ReplyJson(x, 200, response);
+  }
+
+  // Sends `message` to the client ahead of the answer to the call's request, turning that answer
+  // into an SSE stream on first use. False when it cannot reach the client: the client does not
+  // accept text/event-stream, or the request was answered already.
+  bool SendForCall(const Call& c, const json::object& message) {
+    std::shared_ptr<Session> s = c.session.lock();
+    if (s == nullptr) return false;
+    Exchange& x = *c.exchange;
+    std::lock_guard lock(x.mu);
+    if (x.finished) return false;
+    if (x.stream == nullptr) {
+      if (!x.accepts_sse) return false;
+      std::shared_ptr<Gateway::EventSink> sink = x.start_stream(SseHeader(x.http_version));
+      if (sink == nullptr) {
+        x.accepts_sse = false;
+        return false;
+      }
+      {
+        std::lock_guard g(mu);
+        x.stream = std::make_shared<EventStream>();
+        x.stream->number = s->next_stream++;
+        s->recent.push_back(x.stream);
+        if (s->recent.size() > 16) s->recent.pop_front();
+      }
+      x.stream->Attach(std::move(sink), 0, s->Primes());
+    }
+    x.stream->Emit(message);
+    return true;
+  }
+
+  // Sends `message` on the session's standalone (GET) stream, if the client opened one.
+  void SendStandalone(Session& s, const json::object& message) {
+    std::shared_ptr<EventStream> st;
+    {
+      std::lock_guard lock(mu);
+      st = s.standalone;
+    }
+    if (st != nullptr) st->Emit(message);
+  }
+
+  // GET: the standalone stream for messages not tied to a request (list_changed), or, with
+  // Last-Event-ID, the resumption of a stream whose connection broke.
+  void OpenStandalone(std::shared_ptr<Exchange> x, const HttpServerRequest& req, const std::string& name,
+                      const Principal& principal, const std::string& session_id) {
+    if (!x->accepts_sse) return ReplyMessage(*x, 406, "GET opens a server-sent event stream; Accept must allow text/event-stream");
+    if (session_id.empty()) return ReplyMessage(*x, 400, "GET needs the Mcp-Session-Id header");
+    std::shared_ptr<Session> s = FindSession(session_id, name, principal);
+    if (s == nullptr) return ReplyMessage(*x, 404, "no such session");
+    std::shared_ptr<EventStream> st;
+    uint64_t after = UINT64_MAX;  // a new GET stream replays nothing
+    const std::string last(req["Last-Event-ID"]);
+    if (!last.empty()) {
+      std::optional<EventId> id = ParseEventId(last);
+      if (!id) return ReplyMessage(*x, 400, "malformed Last-Event-ID");
+      const uint64_t number = id->stream;
+      after = id->seq;
+      std::lock_guard lock(mu);
+      if (number == 0) {
+        st = s->standalone;
+      } else {
+        for (const auto& r : s->recent) {
+          if (r->number == number) st = r;
+        }
+      }
+      if (st == nullptr) return ReplyMessage(*x, 400, "Last-Event-ID names no stream of this session that can be resumed");
+    } else {
+      std::lock_guard lock(mu);
+      if (s->standalone == nullptr) s->standalone = std::make_shared<EventStream>();
+      st = s->standalone;
+    }
+    std::shared_ptr<Gateway::EventSink> sink = x->start_stream(SseHeader(x->http_version));
+    if (sink == nullptr) return;
+    st->Attach(std::move(sink), after, last.empty() && s->Primes());
+  }
+
+  // A client's answer to a request the gateway relayed from the upstream.
+  void ClientResponse(Session& s, const Message& m) {
+    std::optional<std::pair<std::string, json::value>> target;
+    {
+      std::lock_guard lock(mu);
+      auto it = s.to_client.find(json::serialize(m.id));
+      if (it == s.to_client.end()) return;
+      target = std::move(it->second);
+      s.to_client.erase(it);
+    }
+    json::object r{{"jsonrpc", "2.0"}, {"id", target->second}};
+    if (const json::value* v = m.raw.if_contains("result")) r["result"] = *v;
+    if (const json::value* v = m.raw.if_contains("error")) r["error"] = *v;
+    upstreams.at(target->first)->SendResponse(std::move(r));
+  }
+
+  // ---- Messages of the upstreams ----
+  void OnUpstreamNotification(Upstream& up, const std::string& method, const json::object& params,
+                              std::optional<int64_t> related) {
+    if (method == "notifications/progress") {
+      const json::value* t = params.if_contains("progressToken");
+      if (t == nullptr || !t->is_string()) return;
+      std::shared_ptr<Call> c;
+      {
+        std::lock_guard lock(mu);
+        auto it = progress.find(std::string(t->as_string()));
+        if (it != progress.end()) c = it->second;
+      }
+      if (c == nullptr) return;
+      json::object p = params;
+      p["progressToken"] = c->progress_token;
+      SendForCall(*c, MakeNotification(method, std::move(p)));
+    } else if (method == "notifications/message") {
+      std::shared_ptr<Call> c = FindCall(up.name(), related);
+      if (c == nullptr) return;  // not tied to a request of a client: nobody may see it
+      if (std::shared_ptr<Session> s = c->session.lock()) {
+        const json::value* level = params.if_contains("level");
+        std::lock_guard lock(mu);
+        if (s->log_level >= 0 && level != nullptr && level->is_string() &&
+            LogLevelRank(level->as_string()) < s->log_level) {
+          return;
+        }
+      }
+      SendForCall(*c, MakeNotification(method, params));
+    } else if (method == "notifications/tools/list_changed") {
+      RefreshTools(up);
+    } else if (method == "notifications/resources/list_changed" || method == "notifications/prompts/list_changed") {
+      for (const std::shared_ptr<Session>& s : SessionsOf(up.name())) SendStandalone(*s, MakeNotification(method, {}));
+    }
+  }
+
+  // sampling/createMessage and elicitation/create of an upstream go to the client whose request
+  // the upstream is working on, if that client declared the capability; anything else is refused.
+  void OnUpstreamRequest(Upstream& up, const json::value& id, const std::string& method, const json::object& params,
+                         std::optional<int64_t> related) {
+    const auto start = Clock::now();
+    std::shared_ptr<Call> c = FindCall(up.name(), related);
+    std::shared_ptr<Session> s = c != nullptr ? c->session.lock() : nullptr;
+    auto refuse = [&](const std::string& why) {
+      if (s != nullptr) Audit(s.get(), &s->principal, up.name(), method, "", "", nullptr, "deny", {why}, start);
+      up.SendResponse(MakeError(id, kMethodNotFound, absl::StrCat("Mandate gateway: ", why)));
+    };
+    if (s == nullptr) return refuse(absl::StrCat(method, " is not tied to a client request the gateway can relay it to"));
+    const json::value* cap = nullptr;
+    if (method == "sampling/createMessage") {
+      cap = s->client_capabilities.if_contains("sampling");
+    } else if (method == "elicitation/create") {
+      cap = s->client_capabilities.if_contains("elicitation");
+      const json::value* mode = params.if_contains("mode");
+      const std::string want = mode != nullptr && mode->is_string() ? std::string(mode->as_string()) : "form";
+      // An empty elicitation capability means form mode only.
+      if (cap != nullptr && cap->is_object() && !(want == "form" && cap->as_object().empty()) &&
+          !cap->as_object().contains(want)) {
+        cap = nullptr;
+      }
+    }
+    if (cap == nullptr) return refuse(absl::StrCat("the client did not declare the capability for ", method));
+    const std::string gid = absl::StrCat("mandate-", [&] {
+      std::lock_guard lock(mu);
+      return next_token++;
+    }());
+    const std::string key = json::serialize(json::value(gid));
+    {
+      std::lock_guard lock(mu);
+      if (s->to_client.size() >= 64) return refuse("too many requests are waiting for this client's answer");
+      s->to_client[key] = {up.name(), id};
+    }
+    if (!SendForCall(*c, MakeRequest(json::value(gid), method, params))) {
+      {
+        std::lock_guard lock(mu);
+        s->to_client.erase(key);
+      }
+      return refuse("the client's request is not answered with an event stream (Accept lacks text/event-stream)");
+    }
+    Audit(s.get(), &s->principal, up.name(), method, "", "", nullptr, "allow", {}, start,
+          json::object{{"relayed_to_client", true}});
+  }
+
+  std::vector<std::shared_ptr<Session>> SessionsOf(const std::string& upstream) {
+    std::vector<std::shared_ptr<Session>> out;
+    std::lock_guard lock(mu);
+    for (const auto& [id, s] : sessions) {
+      if (s->upstream == upstream) out.push_back(s);
+    }
+    return out;
+  }
+
+  // After the upstream's tools/list_changed: lists its tools again (pinning new definitions) and
+  // tells each session whose filtered view changed, on its standalone stream.
+  void RefreshTools(Upstream& up) {
+    {
+      std::lock_guard lock(mu);
+      const std::string prefix = absl::StrCat(up.name(), "/");
+      for (auto it = tools.lower_bound(prefix); it != tools.end() && absl::StartsWith(it->first, prefix);) {
+        tools.erase(it++);
+      }
+    }
+    ListAllTools(up, json::object{}, 0, [this, &up] {
+      std::vector<json::object> defs;
+      {
+        std::lock_guard lock(mu);
+        const std::string prefix = absl::StrCat(up.name(), "/");
+        for (auto it = tools.lower_bound(prefix); it != tools.end() && absl::StartsWith(it->first, prefix); ++it) {
+          defs.push_back(it->second);
+        }
+      }
+      for (const std::shared_ptr<Session>& s : SessionsOf(up.name())) {
+        std::vector<std::string> shown;
+        for (const json::object& t : defs) {
+          if (ToolVisible(*s, t)) shown.emplace_back(t.at("name").as_string());
+        }
+        const std::string view = absl::StrJoin(shown, "\n");
+        bool changed;
+        {
+          std::lock_guard lock(mu);
+          changed = view != s->tools_view;
+          s->tools_view = view;
+        }
+        if (changed) SendStandalone(*s, MakeNotification("notifications/tools/list_changed", {}));
+      }
+    });
+  }
+
+  void KeepAliveLoop() {
+    std::unique_lock lock(mu);
+    while (!stopping) {
+      keepalive_cv.wait_for(lock, std::chrono::seconds(15));
+      if (stopping) break;
+      std::vector<std::shared_ptr<EventStream>> streams;
+      for (const auto& [id, s] : sessions) {
+        if (s->standalone != nullptr) streams.push_back(s->standalone);
+        for (const auto& r : s->recent) streams.push_back(r);
+      }
+      lock.unlock();
+      for (auto& st : streams) st->KeepAlive();
+      lock.lock();
+    }
   }
 
   AuthzRequest MakeAuthz(const Session& s, std::string action, std::string type, const std::string& id,
@@ -532,16 +1008,58 @@ struct Gateway::Impl {
     ReplyJson(x, 200, MakeError(m.id, kPolicyDenied, message, std::move(data)));
   }
 
-  // Checks a use and forwards it when allowed.
+  // Checks a use and forwards it when allowed. The decision's store step (approvals) runs on the
+  // gateway's blocking thread, never on the server's I/O threads.
   void Enforce(std::shared_ptr<Exchange> x, std::shared_ptr<Session> s, Upstream& up, const Message& m,
-               const AuthzRequest& a, const std::string& target, const json::value* args) {
-    AuthzResult r = authorizer.Check(a);
+               AuthzRequest a, const std::string& target, const json::value* args) {
+    if (args != nullptr) a.arguments_digest = agents::ArgumentsDigest(*args);
+    bool needs_store = false;
+    agents::CheckResult evaluated = authorizer.Evaluate(a, &needs_store);
+    if (!needs_store) return Decided(x, s, up, m, a, target, args, authorizer.Finish(a, std::move(evaluated)));
+    std::optional<json::value> kept_args;
+    if (args != nullptr) kept_args = *args;
+    boost::asio::post(blocking, [this, x, s, &up, m, a, target, kept_args, evaluated = std::move(evaluated)]() mutable {
+      AuthzResult r = authorizer.Finish(a, std::move(evaluated));
+      Decided(x, s, up, m, a, target, kept_args ? &*kept_args : nullptr, std::move(r));
+    });
+  }
+
+  void Decided(const std::shared_ptr<Exchange>& x, const std::shared_ptr<Session>& s, Upstream& up, const Message& m,
+               const AuthzRequest& a, const std::string& target, const json::value* args, AuthzResult r) {
     std::vector<std::string> reasons;
     for (const agents::Reason& reason : r.reasons) reasons.push_back(absl::StrCat(reason.code, ": ", reason.message));
+    json::object detail;
+    if (r.approval) detail["approval"] = r.approval->id;
     Audit(s.get(), &s->principal, s->upstream, m.method, a.action, ToString(a.resource), args,
-          r.allowed ? "allow" : "deny", reasons, x->start);
+          r.allowed ? "allow" : r.approval_required ? "approval_required" : "deny", reasons, x->start, std::move(detail));
+    if (r.approval_required && r.approval) return NeedsApproval(*x, m, target, *r.approval);
     if (!r.allowed) return Deny(*x, m, absl::StrCat("\"", target, "\""), r);
     Forward(x, s, up, m);
+  }
+
+  // An approval_required decision: a tool call gets a tool error result the agent can read (what to
+  // ask for, where, and that the same call may be retried once approved); other uses a JSON-RPC
+  // error. Both carry the approval {id, status, expires_at, url}.
+  void NeedsApproval(Exchange& x, const Message& m, const std::string& target, const store::ApprovalRecord& ap) {
+    char expires[32] = "";
+    const time_t t = static_cast<time_t>(ap.expires_at);
+    struct tm utc;
+    if (gmtime_r(&t, &utc) != nullptr) strftime(expires, sizeof expires, "%Y-%m-%dT%H:%M:%SZ", &utc);
+    const std::string url = absl::StrCat(base_url, "/ui/#/approvals/", ap.id);
+    json::object approval{{"id", ap.id}, {"status", ap.status}, {"expires_at", expires}, {"url", url}};
+    const std::string text = absl::StrCat(
+        "Mandate: ", m.method, " of \"", target, "\" needs a person's approval (approval ", ap.id, ", ", ap.status,
+        ", until ", expires, "). Ask them to approve it at ", url,
+        ", then retry the same call with the same arguments.");
+    if (m.method == "tools/call") {
+      json::object result{{"content", json::array{json::object{{"type", "text"}, {"text", text}}}},
+                          {"isError", true},
+                          {"_meta", json::object{{"mandate/approval", approval}}}};
+      return ReplyJson(x, 200, MakeResult(m.id, std::move(result)));
+    }
+    ReplyJson(x, 200,
+              MakeError(m.id, kPolicyDenied, text,
+                        json::object{{"decision", "approval_required"}, {"approval", std::move(approval)}}));
   }
 
   void Request(std::shared_ptr<Exchange> x, std::shared_ptr<Session> s, Upstream& up, Message m) {
@@ -555,9 +1073,17 @@ struct Gateway::Impl {
       return std::string(v->as_string());
     };
 
-    if (method == "ping" || method == "logging/setLevel") {
-      // setLevel is answered here: one upstream connection serves every session, and log
-      // notifications have no stream to reach the client on.
+    if (method == "ping") return ReplyJson(*x, 200, MakeResult(m.id, json::object{}));
+    if (method == "logging/setLevel") {
+      // Kept per session: one upstream connection serves every session, so the gateway filters
+      // the log messages it relays instead of asking the upstream.
+      const json::value* level = m.params.if_contains("level");
+      const int rank = level != nullptr && level->is_string() ? LogLevelRank(level->as_string()) : -1;
+      if (rank < 0) return bad_params("logging/setLevel needs params.level (debug, info, notice, warning, error, ...)");
+      {
+        std::lock_guard lock(mu);
+        s->log_level = rank;
+      }
       return ReplyJson(*x, 200, MakeResult(m.id, json::object{}));
     }
     if (method == "tools/list") {
@@ -693,25 +1219,39 @@ struct Gateway::Impl {
     }
   }
 
-  void FilterTools(const Session& s, json::object& result) {
+  // Whether `s` is shown the tool `t`: its pinned definition is approved and the policy lets the
+  // caller use it (or list it).
+  bool ToolVisible(const Session& s, const json::object& t) {
+    const std::string name(t.at("name").as_string());
+    if (!pins.Allow(absl::StrCat(s.upstream, "/", name), ToolDigest(t))) return false;
+    AuthzRequest a = MakeAuthz(s, "call", options.config.tool_type, name, "tools/list");
+    a.context.emplace_back("tool", TypedValue{"String", name});
+    AddAnnotations(t, a);
+    return Visible(std::move(a));
+  }
+
+  void FilterTools(Session& s, json::object& result) {
     const auto start = Clock::now();
     RememberTools(s.upstream, result);
     json::value* list = result.if_contains("tools");
     if (list == nullptr || !list->is_array()) return;
     json::array kept;
+    std::vector<std::string> shown;
     for (json::value& t : list->as_array()) {
       if (!t.is_object() || !t.as_object().contains("name") || !t.at("name").is_string()) continue;
-      const std::string name(t.at("name").as_string());
-      if (!pins.Allow(absl::StrCat(s.upstream, "/", name), ToolDigest(t.as_object()))) continue;
-      AuthzRequest a = MakeAuthz(s, "call", options.config.tool_type, name, "tools/list");
-      a.context.emplace_back("tool", TypedValue{"String", name});
-      AddAnnotations(t.as_object(), a);
-      if (Visible(std::move(a))) kept.push_back(std::move(t));
+      if (!ToolVisible(s, t.as_object())) continue;
+      shown.emplace_back(t.at("name").as_string());
+      kept.push_back(std::move(t));
     }
     const size_t hidden = list->as_array().size() - kept.size();
     Audit(&s, &s.principal, s.upstream, "tools/list", "call", options.config.tool_type, nullptr, "allow", {}, start,
           json::object{{"shown", kept.size()}, {"hidden", hidden}});
     *list = std::move(kept);
+    if (!result.contains("nextCursor")) {  // a whole list: what list_changed re-filtering compares to
+      std::sort(shown.begin(), shown.end());
+      std::lock_guard lock(mu);
+      s.tools_view = absl::StrJoin(shown, "\n");
+    }
   }
 
   void FilterList(const Session& s, json::object& result, const char* list_key, const char* id_key,
@@ -736,6 +1276,13 @@ struct Gateway::Impl {
 Gateway::Gateway(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
 Gateway::~Gateway() {
+  {
+    std::lock_guard lock(impl_->mu);
+    impl_->stopping = true;
+    for (auto& [id, s] : impl_->sessions) s->CloseStreams();
+  }
+  impl_->keepalive_cv.notify_all();
+  if (impl_->keepalive.joinable()) impl_->keepalive.join();
   for (auto& [name, up] : impl_->upstreams) up->Stop();
 }
 
@@ -767,7 +1314,18 @@ void Gateway::SetBaseUrl(std::string base_url) {
 }
 
 void Gateway::Start() {
+  Impl* impl = impl_.get();
+  impl->keepalive = std::thread([impl] { impl->KeepAliveLoop(); });
   for (auto& [name, up] : impl_->upstreams) {
+    Upstream* u = up.get();
+    up->SetNotificationHandler([impl, u](const std::string& method, const json::object& params,
+                                         std::optional<int64_t> related) {
+      impl->OnUpstreamNotification(*u, method, params, related);
+    });
+    up->SetServerRequestHandler([impl, u](const json::value& id, const std::string& method, const json::object& params,
+                                          std::optional<int64_t> related) {
+      impl->OnUpstreamRequest(*u, id, method, params, related);
+    });
     up->Start();
     spdlog::info("MCP gateway: upstream \"{}\" at {}", name, impl_->ResourceUrl(name));
   }
@@ -778,8 +1336,8 @@ bool Gateway::Owns(std::string_view path) {
          (path.rfind(kPrmPrefix, 0) == 0 && path.size() > kPrmPrefix.size());
 }
 
-void Gateway::Handle(HttpServerRequest request, Respond respond) {
-  impl_->Handle(std::move(request), std::move(respond));
+void Gateway::Handle(HttpServerRequest request, Respond respond, StartStream start_stream) {
+  impl_->Handle(std::move(request), std::move(respond), std::move(start_stream));
 }
 
 }  // namespace mandate::mcp

@@ -1,6 +1,8 @@
 // The MCP gateway: serves each configured upstream at /mcp/<name> over Streamable HTTP (the
-// legacy-era revisions 2025-03-26, 2025-06-18 and 2025-11-25 with sessions; JSON responses) and its
-// OAuth Protected Resource Metadata at /.well-known/oauth-protected-resource/mcp/<name>.
+// legacy-era revisions 2025-03-26, 2025-06-18 and 2025-11-25 with sessions; JSON responses, and
+// server-sent event streams for what the upstream sends while a request runs and for the standalone
+// GET stream, resumable with Last-Event-ID) and its OAuth Protected Resource Metadata at
+// /.well-known/oauth-protected-resource/mcp/<name>.
 //
 // Every request is authenticated (a JWT from a trusted issuer for this resource, or a Mandate
 // agent API key), bound to the session it opened, and checked before it reaches the upstream:
@@ -61,7 +63,21 @@ class Gateway {
   static bool Owns(std::string_view path);
 
   using Respond = std::function<void(HttpServerResponse)>;
-  void Handle(HttpServerRequest request, Respond respond);
+  // A response body sent in pieces as they come (server-sent events). Thread-safe, non-blocking.
+  class EventSink {
+   public:
+    virtual ~EventSink() = default;
+    // Queues `data`; false once the client has gone.
+    virtual bool Send(std::string data) = 0;
+    // Ends the response once what is queued is sent.
+    virtual void Close() = 0;
+  };
+  // Answers the request with `header` and a streamed body instead of calling Respond; null when
+  // the connection cannot stream. Called at most once per request.
+  using StartStream = std::function<std::shared_ptr<EventSink>(HttpServerResponse header)>;
+  // Answers through `respond`, or through `start_stream` (when given and the client accepts
+  // text/event-stream) with an SSE stream.
+  void Handle(HttpServerRequest request, Respond respond, StartStream start_stream = nullptr);
 
   struct Impl;
 

@@ -1,5 +1,10 @@
 #include "mcp/http_client.h"
 
+#include <poll.h>
+
+#include <algorithm>
+#include <iterator>
+
 #include <boost/asio/connect.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl.hpp>
@@ -42,11 +47,135 @@ std::string FormEncode(std::string_view text) {
 
 namespace {
 
+using Clock = std::chrono::steady_clock;
+
+// Where a URL points.
+struct Target {
+  bool tls = false;
+  std::string host;         // as in the URL (IPv6 in brackets)
+  std::string dial_host;    // for the resolver, SNI and certificate checks
+  std::string port;
+  std::string host_header;
+  std::string target;       // path and query
+  std::string origin;       // the pool key
+};
+
+absl::StatusOr<Target> ParseTarget(const std::string& text) {
+  auto url = boost::urls::parse_uri(text);
+  if (!url || (url->scheme() != "http" && url->scheme() != "https") || url->host().empty()) {
+    return absl::InvalidArgumentError(absl::StrCat("not an http(s) URL: ", text));
+  }
+  Target t;
+  t.tls = url->scheme() == "https";
+  t.host = std::string(url->encoded_host());
+  t.port = url->has_port() ? std::string(url->port()) : (t.tls ? "443" : "80");
+  t.target = std::string(url->encoded_path());
+  if (t.target.empty()) t.target = "/";
+  if (url->has_query()) absl::StrAppend(&t.target, "?", std::string(url->encoded_query()));
+  t.host_header = url->has_port() ? absl::StrCat(t.host, ":", t.port) : t.host;
+  t.dial_host = t.host;
+  if (t.dial_host.size() > 2 && t.dial_host.front() == '[') t.dial_host = t.dial_host.substr(1, t.dial_host.size() - 2);
+  t.origin = absl::StrCat(t.tls ? "https://" : "http://", t.host, ":", t.port);
+  return t;
+}
+
+}  // namespace
+
+// One open connection: its own io_context (blocking use by one thread at a time), the stream, and
+// the read buffer that outlives a response.
+struct HttpConnectionPool::Connection {
+  net::io_context io;
+  std::unique_ptr<net::ssl::context> ssl_ctx;
+  std::unique_ptr<beast::tcp_stream> tcp;                     // plain http
+  std::unique_ptr<beast::ssl_stream<beast::tcp_stream>> tls;  // or https
+  beast::flat_buffer buffer;
+  Clock::time_point idle_since;
+
+  beast::tcp_stream& lowest() { return tls ? beast::get_lowest_layer(*tls) : *tcp; }
+  void Close() {
+    beast::error_code ec;
+    lowest().socket().shutdown(tcp::socket::shutdown_both, ec);
+    lowest().socket().close(ec);
+  }
+  // True when the server closed the idle connection or sent something nobody asked for.
+  bool Stale() {
+    if (buffer.size() > 0) return true;
+    if (tls && SSL_pending(tls->native_handle()) > 0) return true;
+    pollfd p{lowest().socket().native_handle(), POLLIN, 0};
+    return ::poll(&p, 1, 0) != 0;
+  }
+};
+
+namespace {
+
+using Connection = HttpConnectionPool::Connection;
+
+absl::StatusOr<std::unique_ptr<Connection>> Dial(const Target& t, const HttpRequest& req) {
+  auto c = std::make_unique<Connection>();
+  tcp::resolver resolver(c->io);
+  beast::error_code ec;
+  auto endpoints = resolver.resolve(t.dial_host, t.port, ec);
+  if (ec) return absl::UnavailableError(absl::StrCat("resolving ", t.host, ": ", ec.message()));
+  if (!t.tls) {
+    c->tcp = std::make_unique<beast::tcp_stream>(c->io);
+    c->tcp->expires_after(req.timeout);
+    c->tcp->connect(endpoints, ec);
+    if (ec) return absl::UnavailableError(absl::StrCat("connecting to ", req.url, ": ", ec.message()));
+  } else {
+    c->ssl_ctx = std::make_unique<net::ssl::context>(net::ssl::context::tls_client);
+    c->ssl_ctx->set_default_verify_paths();
+    c->ssl_ctx->set_verify_mode(net::ssl::verify_peer);
+    c->tls = std::make_unique<beast::ssl_stream<beast::tcp_stream>>(c->io, *c->ssl_ctx);
+    if (!SSL_set_tlsext_host_name(c->tls->native_handle(), t.dial_host.c_str())) {
+      return absl::UnavailableError(absl::StrCat("TLS SNI for ", t.host, " failed"));
+    }
+    c->tls->set_verify_callback(net::ssl::host_name_verification(t.dial_host));
+    c->lowest().expires_after(req.timeout);
+    c->lowest().connect(endpoints, ec);
+    if (ec) return absl::UnavailableError(absl::StrCat("connecting to ", req.url, ": ", ec.message()));
+    c->tls->handshake(net::ssl::stream_base::client, ec);
+    if (ec) return absl::UnavailableError(absl::StrCat("TLS handshake with ", req.url, ": ", ec.message()));
+  }
+  // Requests are small and answered at once: no Nagle delay on their last segment.
+  c->lowest().socket().set_option(tcp::no_delay(true), ec);
+  return c;
+}
+
+struct Outcome {
+  absl::StatusOr<HttpResult> result = absl::UnknownError("not run");
+  bool reusable = false;     // the connection may serve another exchange
+  bool not_received = false;  // the request provably did not reach the server
+};
+
+// Reads what is left of a response the caller stopped early, for up to `budget`, without blocking
+// past it. True when the response ended (the connection then stays usable).
 template <class Stream>
-absl::StatusOr<HttpResult> Exchange(Stream& stream, beast::tcp_stream& lowest, const HttpRequest& req,
-                                    const std::string& host, const std::string& target) {
-  http::request<http::string_body> r{http::string_to_verb(req.method), target, 11};
-  r.set(http::field::host, host);
+bool Drain(Stream& stream, Connection& c, http::response_parser<http::string_body>& parser,
+           std::chrono::milliseconds budget) {
+  auto& socket = c.lowest().socket();
+  beast::error_code ec;
+  socket.non_blocking(true, ec);
+  if (ec) return false;
+  const auto until = Clock::now() + budget;
+  while (!parser.is_done()) {
+    http::read_some(stream, c.buffer, parser, ec);
+    if (ec == net::error::would_block) {
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - Clock::now()).count();
+      pollfd p{socket.native_handle(), POLLIN, 0};
+      if (left <= 0 || ::poll(&p, 1, static_cast<int>(left)) <= 0) break;
+    } else if (ec) {
+      break;
+    }
+  }
+  socket.non_blocking(false, ec);
+  return parser.is_done() && !ec;
+}
+
+template <class Stream>
+Outcome Exchange(Stream& stream, Connection& c, const HttpRequest& req, const Target& t, bool reused) {
+  Outcome out;
+  http::request<http::string_body> r{http::string_to_verb(req.method), t.target, 11};
+  r.set(http::field::host, t.host_header);
   r.set(http::field::user_agent, "mandate-mcp-gateway");
   for (const auto& [k, v] : req.headers) r.set(k, v);
   if (!req.body.empty() || req.method == "POST") {
@@ -55,16 +184,29 @@ absl::StatusOr<HttpResult> Exchange(Stream& stream, beast::tcp_stream& lowest, c
   }
   beast::error_code ec;
   http::write(stream, r, ec);
-  if (ec) return absl::UnavailableError(absl::StrCat("sending to ", req.url, ": ", ec.message()));
-  beast::flat_buffer buffer;
+  if (ec) {
+    // A reused connection the server had closed: it never read this request.
+    out.not_received = reused;
+    out.result = absl::UnavailableError(absl::StrCat("sending to ", req.url, ": ", ec.message()));
+    return out;
+  }
   http::response_parser<http::string_body> parser;
   parser.body_limit(req.body_limit);
-  http::read_header(stream, buffer, parser, ec);
-  if (ec) return absl::UnavailableError(absl::StrCat("reading from ", req.url, ": ", ec.message()));
+  http::read_header(stream, c.buffer, parser, ec);
+  if (ec) {
+    // The connection ended before any byte of a response. The server may still have acted on the
+    // request, so only requests without effects count as not received.
+    out.not_received = reused && ec == http::error::end_of_stream && (req.method == "GET" || req.method == "HEAD");
+    out.result = absl::UnavailableError(absl::StrCat("reading from ", req.url, ": ", ec.message()));
+    return out;
+  }
   bool stopped_early = false;
   while (!parser.is_done()) {
-    http::read_some(stream, buffer, parser, ec);
-    if (ec) return absl::UnavailableError(absl::StrCat("reading from ", req.url, ": ", ec.message()));
+    http::read_some(stream, c.buffer, parser, ec);
+    if (ec) {
+      out.result = absl::UnavailableError(absl::StrCat("reading from ", req.url, ": ", ec.message()));
+      return out;
+    }
     if (req.on_progress && req.on_progress(parser.get().body())) {
       stopped_early = true;
       break;
@@ -75,59 +217,142 @@ absl::StatusOr<HttpResult> Exchange(Stream& stream, beast::tcp_stream& lowest, c
   for (const auto& f : parser.get()) {
     result.headers.emplace_back(absl::AsciiStrToLower(std::string(f.name_string())), std::string(f.value()));
   }
+  const bool keep_alive = parser.get().keep_alive();
   result.body = std::move(parser.get().body());
   if (!stopped_early && req.on_progress) req.on_progress(result.body);
-  lowest.socket().shutdown(tcp::socket::shutdown_both, ec);
-  return result;
+  out.reusable = keep_alive && (!stopped_early || Drain(stream, c, parser, std::chrono::milliseconds(20)));
+  out.result = std::move(result);
+  return out;
+}
+
+Outcome Run(Connection& c, const HttpRequest& req, const Target& t, bool reused) {
+  try {
+    return c.tls ? Exchange(*c.tls, c, req, t, reused) : Exchange(*c.tcp, c, req, t, reused);
+  } catch (const std::exception& e) {
+    Outcome out;
+    out.result = absl::UnavailableError(absl::StrCat(req.url, ": ", e.what()));
+    return out;
+  }
+}
+
+absl::StatusOr<std::unique_ptr<Connection>> DialSafely(const Target& t, const HttpRequest& req) {
+  try {
+    return Dial(t, req);
+  } catch (const std::exception& e) {
+    // Asio reports some failures (e.g. TLS context set-up) only as exceptions.
+    return absl::UnavailableError(absl::StrCat(req.url, ": ", e.what()));
+  }
 }
 
 }  // namespace
 
 absl::StatusOr<HttpResult> HttpFetch(const HttpRequest& req) {
-  auto url = boost::urls::parse_uri(req.url);
-  if (!url || (url->scheme() != "http" && url->scheme() != "https") || url->host().empty()) {
-    return absl::InvalidArgumentError(absl::StrCat("not an http(s) URL: ", req.url));
-  }
-  const bool tls = url->scheme() == "https";
-  const std::string host = std::string(url->encoded_host());
-  const std::string port = url->has_port() ? std::string(url->port()) : (tls ? "443" : "80");
-  std::string target = std::string(url->encoded_path());
-  if (target.empty()) target = "/";
-  if (url->has_query()) absl::StrAppend(&target, "?", std::string(url->encoded_query()));
-  const std::string host_header = url->has_port() ? absl::StrCat(host, ":", port) : host;
-  std::string dial_host = host;
-  if (dial_host.size() > 2 && dial_host.front() == '[') dial_host = dial_host.substr(1, dial_host.size() - 2);
+  absl::StatusOr<Target> t = ParseTarget(req.url);
+  if (!t.ok()) return t.status();
+  absl::StatusOr<std::unique_ptr<Connection>> c = DialSafely(*t, req);
+  if (!c.ok()) return c.status();
+  Outcome out = Run(**c, req, *t, /*reused=*/false);
+  (*c)->Close();
+  return std::move(out.result);
+}
 
-  try {
-    net::io_context io;
-    tcp::resolver resolver(io);
-    beast::error_code ec;
-    auto endpoints = resolver.resolve(dial_host, port, ec);
-    if (ec) return absl::UnavailableError(absl::StrCat("resolving ", host, ": ", ec.message()));
-    if (!tls) {
-      beast::tcp_stream stream(io);
-      stream.expires_after(req.timeout);
-      stream.connect(endpoints, ec);
-      if (ec) return absl::UnavailableError(absl::StrCat("connecting to ", req.url, ": ", ec.message()));
-      return Exchange(stream, stream, req, host_header, target);
+HttpConnectionPool::HttpConnectionPool(size_t max_idle_per_origin, std::chrono::milliseconds idle_timeout)
+    : max_idle_(std::max<size_t>(1, max_idle_per_origin)), idle_timeout_(idle_timeout) {}
+
+HttpConnectionPool::~HttpConnectionPool() {
+  for (auto& [origin, list] : idle_) {
+    for (auto& c : list) c->Close();
+  }
+}
+
+uint64_t HttpConnectionPool::connections_opened() const {
+  std::lock_guard lock(mu_);
+  return opened_;
+}
+
+std::unique_ptr<Connection> HttpConnectionPool::TakeIdle(const std::string& origin) {
+  std::vector<std::unique_ptr<Connection>> dropped;
+  std::unique_ptr<Connection> found;
+  {
+    std::lock_guard lock(mu_);
+    for (auto& [o, list] : idle_) {
+      if (o != origin) continue;
+      // Newest first: the most recently used connection is the least likely to be closed.
+      while (!list.empty() && !found) {
+        std::unique_ptr<Connection> c = std::move(list.back());
+        list.pop_back();
+        if (Clock::now() - c->idle_since > idle_timeout_ || c->Stale()) {
+          dropped.push_back(std::move(c));
+        } else {
+          found = std::move(c);
+        }
+      }
     }
-    net::ssl::context ctx(net::ssl::context::tls_client);
-    ctx.set_default_verify_paths();
-    ctx.set_verify_mode(net::ssl::verify_peer);
-    beast::ssl_stream<beast::tcp_stream> stream(io, ctx);
-    if (!SSL_set_tlsext_host_name(stream.native_handle(), dial_host.c_str())) {
-      return absl::UnavailableError(absl::StrCat("TLS SNI for ", host, " failed"));
+  }
+  for (auto& c : dropped) c->Close();
+  return found;
+}
+
+void HttpConnectionPool::PutIdle(const std::string& origin, std::unique_ptr<Connection> connection) {
+  connection->idle_since = Clock::now();
+  {
+    std::lock_guard lock(mu_);
+    auto it = std::find_if(idle_.begin(), idle_.end(), [&](const auto& e) { return e.first == origin; });
+    if (it == idle_.end()) {
+      idle_.emplace_back(origin, std::vector<std::unique_ptr<Connection>>());
+      it = std::prev(idle_.end());
     }
-    stream.set_verify_callback(net::ssl::host_name_verification(dial_host));
-    beast::get_lowest_layer(stream).expires_after(req.timeout);
-    beast::get_lowest_layer(stream).connect(endpoints, ec);
-    if (ec) return absl::UnavailableError(absl::StrCat("connecting to ", req.url, ": ", ec.message()));
-    stream.handshake(net::ssl::stream_base::client, ec);
-    if (ec) return absl::UnavailableError(absl::StrCat("TLS handshake with ", req.url, ": ", ec.message()));
-    return Exchange(stream, beast::get_lowest_layer(stream), req, host_header, target);
-  } catch (const std::exception& e) {
-    // Asio reports some failures (e.g. TLS context set-up) only as exceptions.
-    return absl::UnavailableError(absl::StrCat(req.url, ": ", e.what()));
+    // Expired connections are dropped here too, so an origin that went quiet holds no sockets long.
+    auto& list = it->second;
+    while (!list.empty() && Clock::now() - list.front()->idle_since > idle_timeout_) {
+      list.front()->Close();
+      list.erase(list.begin());
+    }
+    if (list.size() < max_idle_) {
+      list.push_back(std::move(connection));
+      return;
+    }
+  }
+  connection->Close();
+}
+
+void HttpConnectionPool::DropIdle(const std::string& origin) {
+  std::vector<std::unique_ptr<Connection>> dropped;
+  {
+    std::lock_guard lock(mu_);
+    for (auto& [o, list] : idle_) {
+      if (o == origin) dropped.swap(list);
+    }
+  }
+  for (auto& c : dropped) c->Close();
+}
+
+absl::StatusOr<HttpResult> HttpConnectionPool::Fetch(const HttpRequest& req) {
+  absl::StatusOr<Target> t = ParseTarget(req.url);
+  if (!t.ok()) return t.status();
+  for (int attempt = 0;; ++attempt) {
+    std::unique_ptr<Connection> c = attempt == 0 ? TakeIdle(t->origin) : nullptr;
+    const bool reused = c != nullptr;
+    if (!reused) {
+      absl::StatusOr<std::unique_ptr<Connection>> dialed = DialSafely(*t, req);
+      if (!dialed.ok()) return dialed.status();
+      c = std::move(*dialed);
+      std::lock_guard lock(mu_);
+      ++opened_;
+    }
+    Outcome out = Run(*c, req, *t, reused);
+    if (out.reusable) {
+      PutIdle(t->origin, std::move(c));
+    } else {
+      c->Close();
+    }
+    if (!out.result.ok() && out.not_received) {
+      // The server closed the connection while it sat in the pool; its other idle connections are
+      // likely gone too (e.g. it restarted). One more try, on a new connection.
+      DropIdle(t->origin);
+      continue;
+    }
+    return std::move(out.result);
   }
 }
 

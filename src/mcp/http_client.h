@@ -1,11 +1,16 @@
 // A small blocking HTTP/1.1 client (Boost.Beast, TLS through OpenSSL with peer verification) for
 // the gateway's outbound calls: Streamable HTTP upstreams, JWKS documents and OAuth token
-// endpoints. Call it from worker threads, never from the server's I/O threads.
+// endpoints. HttpFetch() uses a connection once; HttpConnectionPool keeps connections alive between
+// exchanges (an upstream's calls cost no TCP/TLS set-up each). Call both from worker threads, never
+// from the server's I/O threads.
 #ifndef MANDATE_MCP_HTTP_CLIENT_H_
 #define MANDATE_MCP_HTTP_CLIENT_H_
 
 #include <chrono>
+#include <cstdint>
 #include <functional>
+#include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -37,6 +42,43 @@ struct HttpRequest {
 // Performs one exchange. Errors (Unavailable) for DNS, connect, TLS, timeout or a malformed
 // response; any HTTP status is a successful result.
 absl::StatusOr<HttpResult> HttpFetch(const HttpRequest& request);
+
+// Keeps idle keep-alive connections per origin (scheme, host, port) for reuse. A connection goes
+// back to the pool only when its response was read to the end and allowed keep-alive (no
+// `Connection: close`, HTTP/1.1); an SSE response the caller stopped early is drained for a short
+// while (the server usually ends it right after the awaited message) and dropped if it does not end.
+// A pooled connection is dropped when idle longer than `idle_timeout`, or when the server closed it
+// or sent something unasked (checked before each reuse). Since requests need not be idempotent (an
+// MCP tools/call is not), an exchange on a reused connection is retried once, on a new connection,
+// only when the request provably did not reach the server: writing it failed; or, for GET/HEAD
+// only, the connection ended before any byte of a response. Thread-safe.
+class HttpConnectionPool {
+ public:
+  // `max_idle_per_origin` bounds the idle connections kept per origin (more may be open while busy).
+  explicit HttpConnectionPool(size_t max_idle_per_origin,
+                              std::chrono::milliseconds idle_timeout = std::chrono::milliseconds(4'000));
+  ~HttpConnectionPool();
+  HttpConnectionPool(const HttpConnectionPool&) = delete;
+  HttpConnectionPool& operator=(const HttpConnectionPool&) = delete;
+
+  // As HttpFetch, reusing a pooled connection to the same origin when there is one.
+  absl::StatusOr<HttpResult> Fetch(const HttpRequest& request);
+  // Connections opened so far (tests and diagnostics).
+  uint64_t connections_opened() const;
+
+  struct Connection;  // defined in http_client.cc
+
+ private:
+  std::unique_ptr<Connection> TakeIdle(const std::string& origin);
+  void PutIdle(const std::string& origin, std::unique_ptr<Connection> connection);
+  void DropIdle(const std::string& origin);
+
+  const size_t max_idle_;
+  const std::chrono::milliseconds idle_timeout_;
+  mutable std::mutex mu_;
+  std::vector<std::pair<std::string, std::vector<std::unique_ptr<Connection>>>> idle_;  // by origin
+  uint64_t opened_ = 0;
+};
 
 // Percent-encodes for application/x-www-form-urlencoded.
 std::string FormEncode(std::string_view text);

@@ -22,6 +22,7 @@
 #include "mcp/base64.h"
 #include "mcp/http_client.h"
 #include "mcp/jsonrpc.h"
+#include "mcp/sse.h"
 
 extern char** environ;
 
@@ -44,7 +45,10 @@ std::optional<int64_t> IntId(const json::value& id) {
 json::object InitializeParams() {
   json::object p;
   p["protocolVersion"] = kUpstreamProtocolVersion;
-  p["capabilities"] = json::object{};
+  // What the gateway relays to the clients that declared it (docs/mcp-gateway.md); roots are per
+  // client and cannot be offered on one shared upstream connection.
+  p["capabilities"] = json::object{{"sampling", json::object{}},
+                                   {"elicitation", json::object{{"form", json::object{}}, {"url", json::object{}}}}};
   p["clientInfo"] = json::object{{"name", "mandate-mcp-gateway"}, {"version", "0.1.0"}};
   return p;
 }
@@ -97,29 +101,56 @@ void Upstream::Stop() {
   for (auto& w : waiters) w(absl::UnavailableError(why));
 }
 
+int64_t Upstream::ReserveId() {
+  std::lock_guard lock(mu_);
+  return next_id_++;
+}
+
 int64_t Upstream::Request(std::string_view method, json::object params, ResponseCallback done) {
-  int64_t id;
+  const int64_t id = ReserveId();
+  Request(id, method, std::move(params), std::move(done));
+  return id;
+}
+
+void Upstream::Request(int64_t id, std::string_view method, json::object params, ResponseCallback done) {
   json::object message;
   {
     std::unique_lock lock(mu_);
     if (stopping_) {
       lock.unlock();
       done(MakeError(nullptr, kUpstreamUnavailable, absl::StrCat("upstream \"", name(), "\" is shutting down")));
-      return 0;
+      return;
     }
-    id = next_id_++;
     Pending& p = pending_[id];
     p.done = std::move(done);
     p.deadline = Clock::now() + timeout();
     p.message = MakeRequest(id, method, std::move(params));
     // The handshake's own request goes out before the upstream is ready; everything else waits.
-    if (!ready_ && method != "initialize") return id;
+    if (!ready_ && method != "initialize") return;
     p.sent = true;
     message = std::move(p.message);
     p.message = {};
   }
   Send(std::move(message));
-  return id;
+}
+
+void Upstream::SendResponse(json::object response) {
+  {
+    std::lock_guard lock(mu_);
+    if (!ready_ || stopping_) return;
+  }
+  Send(std::move(response));
+}
+
+std::optional<int64_t> Upstream::SoleRequestInFlight() const {
+  std::lock_guard lock(mu_);
+  std::optional<int64_t> sole;
+  for (const auto& [id, p] : pending_) {
+    if (!p.sent || id == handshake_id_) continue;
+    if (sole) return std::nullopt;
+    sole = id;
+  }
+  return sole;
 }
 
 void Upstream::Cancel(int64_t id, std::string_view reason) {
@@ -161,8 +192,18 @@ void Upstream::SetNotificationHandler(NotificationHandler handler) {
   on_notification_ = std::move(handler);
 }
 
+void Upstream::SetServerRequestHandler(ServerRequestHandler handler) {
+  std::lock_guard lock(mu_);
+  on_request_ = std::move(handler);
+}
+
 void Upstream::OnConnected() {
-  Request("initialize", InitializeParams(), [this](json::object response) {
+  const int64_t handshake = ReserveId();
+  {
+    std::lock_guard lock(mu_);
+    handshake_id_ = handshake;
+  }
+  Request(handshake, "initialize", InitializeParams(), [this](json::object response) {
     if (!response.contains("result") || !response.at("result").is_object()) {
       const std::string why = absl::StrCat("upstream \"", name(), "\" refused initialize: ",
                                            json::serialize(response.contains("error") ? response.at("error") : response));
@@ -201,27 +242,29 @@ void Upstream::OnConnected() {
   });
 }
 
-void Upstream::OnMessage(json::object message) {
+void Upstream::OnMessage(json::object message, std::optional<int64_t> related) {
   if (const json::value* method = message.if_contains("method"); method != nullptr && method->is_string()) {
     const std::string m(method->as_string());
     json::object params;
     if (const json::value* p = message.if_contains("params"); p != nullptr && p->is_object()) params = p->as_object();
+    NotificationHandler on_notification;
+    ServerRequestHandler on_request;
+    {
+      std::lock_guard lock(mu_);
+      on_notification = on_notification_;
+      on_request = on_request_;
+    }
     if (const json::value* id = message.if_contains("id")) {
-      // Server-to-client requests: the gateway declares no client capabilities upstream, so only
-      // ping is answered.
       if (m == "ping") {
         Send(MakeResult(*id, json::object{}));
+      } else if (on_request && IsValidId(*id)) {
+        on_request(*id, m, params, related);
       } else {
         Send(MakeError(*id, kMethodNotFound, absl::StrCat("the Mandate gateway does not relay ", m, " to clients")));
       }
       return;
     }
-    NotificationHandler handler;
-    {
-      std::lock_guard lock(mu_);
-      handler = on_notification_;
-    }
-    if (handler) handler(m, params);
+    if (on_notification) on_notification(m, params, related);
     return;
   }
   const json::value* idv = message.if_contains("id");
@@ -435,7 +478,11 @@ class StdioUpstream final : public Upstream {
               spdlog::warn("MCP upstream \"{}\" wrote a malformed message: {}", name(), d.error->message);
               continue;
             }
-            OnMessage(std::move(d.message->raw));
+            // stdio carries no relation between messages: a notification or request of the
+            // server is attributed to the gateway's request only when that is the one in flight.
+            std::optional<int64_t> related;
+            if (d.message->kind != Message::Kind::kResponse) related = SoleRequestInFlight();
+            OnMessage(std::move(d.message->raw), related);
           }
           buffer.erase(0, start);
           if (buffer.size() > kMaxLine) {
@@ -482,53 +529,31 @@ class StdioUpstream final : public Upstream {
 
 // ---- Streamable HTTP ------------------------------------------------------------------------------
 
-// Splits complete SSE events off the front of `buffer` (from `*pos`), returning their data fields.
-std::vector<std::string> TakeSseEvents(std::string_view buffer, size_t* pos) {
-  std::vector<std::string> out;
-  while (true) {
-    size_t end = buffer.find("\n\n", *pos);
-    size_t sep = 2;
-    const size_t crlf = buffer.find("\r\n\r\n", *pos);
-    if (crlf != std::string_view::npos && (end == std::string_view::npos || crlf < end)) {
-      end = crlf;
-      sep = 4;
-    }
-    if (end == std::string_view::npos) return out;
-    std::string_view event = buffer.substr(*pos, end - *pos);
-    *pos = end + sep;
-    std::string data;
-    bool any = false;
-    while (!event.empty()) {
-      size_t nl = event.find('\n');
-      std::string_view line = event.substr(0, nl);
-      event = nl == std::string_view::npos ? std::string_view() : event.substr(nl + 1);
-      if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-      if (line.rfind("data:", 0) == 0) {
-        line.remove_prefix(5);
-        if (!line.empty() && line.front() == ' ') line.remove_prefix(1);
-        if (any) data += '\n';
-        data.append(line);
-        any = true;
-      }
-    }
-    if (any && !data.empty()) out.push_back(std::move(data));
-  }
-}
-
 class HttpUpstream final : public Upstream {
  public:
-  explicit HttpUpstream(UpstreamConfig config) : Upstream(std::move(config)), pool_(4) {}
+  // Requests hold a thread of `calls_` for their whole exchange (an SSE response may last as long as
+  // the tool runs), at most max_concurrency of them; everything else (the handshake, notifications,
+  // answers to the upstream's own requests) goes through `control_`, so that an answer the upstream
+  // waits for is never queued behind the requests that wait for it.
+  explicit HttpUpstream(UpstreamConfig config)
+      : Upstream(std::move(config)),
+        calls_(static_cast<size_t>(std::max(1, this->config().max_concurrency))),
+        control_(2),
+        pool_(static_cast<size_t>(std::max(1, this->config().max_concurrency)) + 2) {}
   ~HttpUpstream() override {
     Stop();
-    pool_.join();
+    calls_.join();
+    control_.join();
   }
 
  protected:
   void Connect() override {
-    boost::asio::post(pool_, [this] { OnConnected(); });
+    boost::asio::post(control_, [this] { OnConnected(); });
   }
   void Send(json::object message) override {
-    boost::asio::post(pool_, [this, message = std::move(message)]() mutable { Post(std::move(message)); });
+    const bool request = message.contains("method") && message.contains("id") && message.at("method") != "initialize";
+    boost::asio::post(request ? calls_ : control_,
+                      [this, message = std::move(message)]() mutable { Post(std::move(message)); });
   }
   void Disconnect() override {
     std::lock_guard lock(session_mu_);
@@ -558,7 +583,7 @@ class HttpUpstream final : public Upstream {
                                                                          FormEncode(a.client_id), ":",
                                                                          FormEncode(a.client_secret)))));
     }
-    absl::StatusOr<HttpResult> res = HttpFetch(r);
+    absl::StatusOr<HttpResult> res = pool_.Fetch(r);
     if (!res.ok()) return res.status();
     boost::system::error_code ec;
     json::value v = json::parse(res->body, ec);
@@ -620,13 +645,14 @@ class HttpUpstream final : public Upstream {
         if (is_initialize) {
           early.push_back(std::move(d.message->raw));  // handled after the session id is known
         } else {
-          OnMessage(std::move(d.message->raw));
+          // Everything on this stream belongs to the request it answers.
+          OnMessage(std::move(d.message->raw), id.is_null() ? std::nullopt : IntId(id));
         }
         if (is_answer) answered = true;
       }
       return answered;
     };
-    absl::StatusOr<HttpResult> res = HttpFetch(r);
+    absl::StatusOr<HttpResult> res = pool_.Fetch(r);
     if (!res.ok()) return fail(absl::StrCat("upstream \"", name(), "\": ", res.status().message()));
     if (res->status == 404 && !session.empty()) {
       // The upstream forgot our session: start a new one; this request fails (the client retries).
@@ -669,7 +695,11 @@ class HttpUpstream final : public Upstream {
     }
   }
 
-  boost::asio::thread_pool pool_;
+  boost::asio::thread_pool calls_;
+  boost::asio::thread_pool control_;
+  // Keep-alive connections to the upstream (and its token endpoint), one per thread that may use
+  // them at once: the calls and the control pair.
+  HttpConnectionPool pool_;
   std::mutex session_mu_;  // guards session_id_ and protocol_version_
   std::string session_id_;
   std::string protocol_version_;

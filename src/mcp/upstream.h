@@ -38,8 +38,16 @@ namespace mandate::mcp {
 using ResponseCallback = std::function<void(boost::json::object response)>;
 // Gets the upstream's InitializeResult, or why there is none (Unavailable).
 using ReadyCallback = std::function<void(absl::StatusOr<boost::json::object> initialize_result)>;
-// Gets each notification the upstream sends (method, params).
-using NotificationHandler = std::function<void(const std::string& method, const boost::json::object& params)>;
+// Gets each notification the upstream sends (method, params) and the id of the gateway's request it
+// belongs to, when known: for HTTP upstreams the request whose SSE response carried it; for stdio
+// the only request in flight at the time (the stdio transport carries no such relation).
+using NotificationHandler = std::function<void(const std::string& method, const boost::json::object& params,
+                                               std::optional<int64_t> related)>;
+// Gets each request the upstream sends the gateway (sampling, elicitation; ping is answered by the
+// upstream object itself), with the related request as above. The handler must eventually answer
+// with SendResponse() using `id`.
+using ServerRequestHandler = std::function<void(const boost::json::value& id, const std::string& method,
+                                                const boost::json::object& params, std::optional<int64_t> related)>;
 
 class Upstream {
  public:
@@ -63,6 +71,12 @@ class Upstream {
   // handshake completed wait for it (bounded by the timeout). A timeout or disconnect answers with
   // a JSON-RPC error (kUpstreamUnavailable).
   int64_t Request(std::string_view method, boost::json::object params, ResponseCallback done);
+  // The same in two steps, for callers that must record the id before anything about the request
+  // can arrive: ReserveId() then Request(id, ...).
+  int64_t ReserveId();
+  void Request(int64_t id, std::string_view method, boost::json::object params, ResponseCallback done);
+  // Answers a request of the upstream (see ServerRequestHandler).
+  void SendResponse(boost::json::object response);
   // Forgets a pending request and tells the upstream (notifications/cancelled). Its callback does
   // not run.
   void Cancel(int64_t id, std::string_view reason);
@@ -70,6 +84,8 @@ class Upstream {
   // The upstream's InitializeResult once the handshake is done (waits up to the timeout).
   void WhenReady(ReadyCallback done);
   void SetNotificationHandler(NotificationHandler handler);
+  // Without a handler, the upstream's requests other than ping are refused (-32601).
+  void SetServerRequestHandler(ServerRequestHandler handler);
 
  protected:
   // Transport hooks. Connect() (re)starts the connection and must end in OnConnected() or
@@ -80,7 +96,9 @@ class Upstream {
 
   // Called by the transport.
   void OnConnected();                       // the transport is up: the handshake starts
-  void OnMessage(boost::json::object message);
+  void OnMessage(boost::json::object message, std::optional<int64_t> related = std::nullopt);
+  // The one request in flight (sent and unanswered, the handshake aside), if there is exactly one.
+  std::optional<int64_t> SoleRequestInFlight() const;
   void OnDisconnected(const std::string& why);  // fails requests in flight; marks not ready
   bool stopping() const;
   std::chrono::milliseconds timeout() const;
@@ -101,11 +119,13 @@ class Upstream {
   bool stopping_ = false;
   bool ready_ = false;
   int64_t next_id_ = 1;
+  int64_t handshake_id_ = 0;  // the current initialize request
   absl::flat_hash_map<int64_t, Pending> pending_;
   std::optional<boost::json::object> init_result_;
   std::string last_error_;
   std::deque<std::pair<ReadyCallback, std::chrono::steady_clock::time_point>> waiters_;
   NotificationHandler on_notification_;
+  ServerRequestHandler on_request_;
   std::thread timer_;
 };
 

@@ -1,6 +1,9 @@
 #include "server/api.h"
 
 #include <charconv>
+#include <cstring>
+#include <functional>
+#include <thread>
 
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -11,7 +14,6 @@
 #include <spdlog/spdlog.h>
 
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 
 namespace mandate::server {
@@ -23,18 +25,49 @@ using http::verb;
 
 namespace {
 
-// A UUID v4, for requests that do not bring an X-Request-ID.
+// A UUID v4, for requests that do not bring an X-Request-ID. Ids need to be unique, not secret:
+// each thread draws a random 128-bit base once and then numbers its requests (a bijective mix of a
+// counter, so ids look random and never repeat within a thread; threads differ by their base).
+// RAND_bytes per request cost ~2 µs (OpenSSL 3 DRBG: a lock and getpid each call).
 std::string NewRequestId() {
-  unsigned char b[16];
-  if (RAND_bytes(b, sizeof b) != 1) {
-    // Only uniqueness matters here; fall back to the clock if the RNG is unavailable.
-    const auto t = std::chrono::steady_clock::now().time_since_epoch().count();
-    for (size_t i = 0; i < sizeof b; ++i) b[i] = static_cast<unsigned char>(t >> (8 * (i % 8)));
+  struct Generator {
+    uint64_t hi = 0, lo = 0, n = 0;
+    Generator() {
+      unsigned char seed[16];
+      if (RAND_bytes(seed, sizeof seed) != 1) {
+        // Only uniqueness matters; fall back to the clock and the thread if the RNG is unavailable.
+        const auto t = static_cast<uint64_t>(std::chrono::system_clock::now().time_since_epoch().count());
+        const auto tid = static_cast<uint64_t>(std::hash<std::thread::id>{}(std::this_thread::get_id()));
+        std::memcpy(seed, &t, 8);
+        std::memcpy(seed + 8, &tid, 8);
+      }
+      std::memcpy(&hi, seed, 8);
+      std::memcpy(&lo, seed + 8, 8);
+    }
+  };
+  thread_local Generator g;
+  // splitmix64's finalizer: a bijection on 64 bits.
+  uint64_t x = g.lo + ++g.n * 0x9E3779B97F4A7C15ULL;
+  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ULL;
+  x = (x ^ (x >> 27)) * 0x94D049BB133111EBULL;
+  x ^= x >> 31;
+  // All 64 bits of x stay in the id (so ids of a thread never collide); the version and variant
+  // bits overwrite bits of the thread's base.
+  unsigned char h[8];
+  unsigned char c[8];
+  std::memcpy(h, &g.hi, 8);
+  std::memcpy(c, &x, 8);
+  const unsigned char b[16] = {c[0], c[1], c[2], c[3], c[4], c[5], static_cast<unsigned char>(0x40 | (h[0] & 0x0F)), c[6],
+                               static_cast<unsigned char>(0x80 | (h[1] & 0x3F)), c[7], h[2], h[3], h[4], h[5], h[6], h[7]};
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string id(36, '-');
+  size_t o = 0;
+  for (size_t i = 0; i < sizeof b; ++i) {
+    if (i == 4 || i == 6 || i == 8 || i == 10) ++o;  // the dashes
+    id[o++] = kHex[b[i] >> 4];
+    id[o++] = kHex[b[i] & 0xF];
   }
-  b[6] = (b[6] & 0x0F) | 0x40;
-  b[8] = (b[8] & 0x3F) | 0x80;
-  return absl::StrFormat("%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0], b[1], b[2], b[3],
-                         b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]);
+  return id;
 }
 
 // A client's request id is echoed only if it is short and plain (it ends up in logs and headers).
@@ -66,6 +99,17 @@ bool MatchPath(std::string_view pattern, const std::string& path, const std::vec
   *params = std::move(found);
   return true;
 }
+
+// The MCP gateway's view of a streamed response.
+class McpEventSink : public mcp::Gateway::EventSink {
+ public:
+  explicit McpEventSink(std::shared_ptr<ResponseStream> stream) : stream_(std::move(stream)) {}
+  bool Send(std::string data) override { return stream_->Send(std::move(data)); }
+  void Close() override { stream_->Close(); }
+
+ private:
+  std::shared_ptr<ResponseStream> stream_;
+};
 
 }  // namespace
 
@@ -158,6 +202,7 @@ Api::Api(Service& service, KeyRing keys, Metrics& metrics, net::io_context& io, 
       {verb::get, "/.well-known/authzen-configuration", P, &Api::AuthzenConfiguration},
       // Native.
       {verb::get, "/v1/policy/versions", R, &Api::PolicyVersions, true},
+      {verb::post, "/v1/policy/validate", R, &Api::PolicyValidate, true},
       {verb::post, "/v1/check", R, &Api::V1Check},
       {verb::post, "/v1/check/batch", R, &Api::V1CheckBatch},
       {verb::post, "/v1/agents", A, &Api::V1CreateAgent, true, true},
@@ -166,20 +211,82 @@ Api::Api(Service& service, KeyRing keys, Metrics& metrics, net::io_context& io, 
       {verb::patch, "/v1/agents/{id}", A, &Api::V1PatchAgent, true, true},
       {verb::delete_, "/v1/agents/{id}", A, &Api::V1DeleteAgent, true, true},
       {verb::post, "/v1/grants", A, &Api::V1Grant, true, true},
+      {verb::get, "/v1/grants", R, &Api::V1ListGrants},
       {verb::get, "/v1/tasks/{id}", R, &Api::V1GetTask, true},
       {verb::post, "/v1/tasks/{id}/complete", A, &Api::V1CompleteTask, true, true},
+      // Approvals: deciding needs an admin key or a console session (the handler checks).
+      {verb::get, "/v1/approvals", R, &Api::V1ListApprovals, true},
+      {verb::get, "/v1/approvals/{id}", R, &Api::V1GetApproval, true},
+      {verb::post, "/v1/approvals/{id}/approve", R, &Api::V1ApproveApproval, true, true},
+      {verb::post, "/v1/approvals/{id}/deny", R, &Api::V1DenyApproval, true, true},
       {verb::get, "/v1/audit", A, &Api::AuditRecords, true},
       {verb::get, "/v1/audit/checkpoints", A, &Api::AuditCheckpoints, true},
+      {verb::get, "/v1/audit/verify", A, &Api::AuditVerify, true},
       {verb::get, "/v1/audit/stream", A, &Api::AuditStream},
       {verb::get, "/v1/alerts", A, &Api::Alerts, true},
+      // The web console (console_handlers.cc); its API routes check the session themselves.
+      {verb::get, "/ui", P, &Api::ConsoleRedirect},
+      {verb::get, "/ui/", P, &Api::ConsoleAsset},
+      {verb::get, "/ui/{asset}", P, &Api::ConsoleAsset},
+      {verb::post, "/ui/api/login", P, &Api::ConsoleLogin, true},
+      {verb::post, "/ui/api/logout", P, &Api::ConsoleLogout},
+      {verb::get, "/ui/api/session", P, &Api::ConsoleSession},
       {verb::get, "/healthz", P, &Api::Healthz},
       {verb::get, "/readyz", P, &Api::Readyz},
       {verb::get, "/metrics", P, &Api::MetricsText},
   };
+  IndexRoutes();
+  WireApprovalExpiry();
+}
+
+void Api::IndexRoutes() {
+  route_labels_.clear();
+  route_metrics_.clear();
+  literal_routes_.clear();
+  pattern_routes_.clear();
+  for (size_t i = 0; i < routes_.size(); ++i) {
+    const Route& r = routes_[i];
+    route_labels_.push_back(absl::StrCat(std::string(http::to_string(r.method)), " ", r.path));
+    route_metrics_.push_back(metrics_.Route(route_labels_.back()));
+    if (r.path.find('{') == std::string::npos) {
+      literal_routes_[r.path].push_back(i);
+    } else {
+      pattern_routes_.push_back(i);
+    }
+  }
+}
+
+size_t Api::FindRoute(Call& call, const boost::urls::segments_view& url_segments, std::string* allowed) const {
+  const verb method = call.request.method();
+  std::vector<size_t> matched;  // routes whose path matches, for the Allow list of a 405
+  if (auto it = literal_routes_.find(call.path); it != literal_routes_.end()) {
+    for (size_t i : it->second) {
+      if (routes_[i].method == method) return i;
+    }
+    matched = it->second;
+  }
+  if (!pattern_routes_.empty()) {
+    std::vector<std::string> segments;
+    for (auto seg : url_segments) segments.push_back(seg);
+    for (size_t i : pattern_routes_) {
+      std::vector<std::pair<std::string, std::string>> path_params;
+      if (!MatchPath(routes_[i].path, call.path, segments, &path_params)) continue;
+      if (routes_[i].method == method) {
+        call.path_params = std::move(path_params);
+        return i;
+      }
+      matched.push_back(i);
+    }
+  }
+  for (size_t i : matched) {
+    absl::StrAppend(allowed, allowed->empty() ? "" : ", ", std::string(http::to_string(routes_[i].method)));
+  }
+  return std::string::npos;
 }
 
 Api::~Api() {
   stopping_ = true;
+  service_.agents().approvals().SetExpiryListener(nullptr);
   blocking_.join();
 }
 
@@ -200,47 +307,41 @@ void Api::Handle(Request request, Respond respond) {
   for (auto param : url->params()) call->params.emplace_back(std::string(param.key), std::string(param.value));
   if (options_.mcp_gateway != nullptr && mcp::Gateway::Owns(call->path)) {
     call->route_label = absl::StrCat(std::string(call->request.method_string()), " /mcp/*");
-    return options_.mcp_gateway->Handle(std::move(call->request), [this, call](Response res) {
+    auto record = [this, call](Response& res) {
       const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - call->start).count();
       res.set("X-Request-ID", call->request_id);
       metrics_.RecordRequest(call->route_label, static_cast<int>(res.result_int()), seconds);
-      call->respond(std::move(res));
-    });
+    };
+    // SSE answers (docs/mcp-gateway.md) go out through the transport's streamed responses.
+    auto stream = [call, record](Response header) -> std::shared_ptr<mcp::Gateway::EventSink> {
+      record(header);
+      std::shared_ptr<ResponseStream> s = StartStream(call->respond, std::move(header));
+      return s == nullptr ? nullptr : std::make_shared<McpEventSink>(std::move(s));
+    };
+    return options_.mcp_gateway->Handle(
+        std::move(call->request),
+        [call, record](Response res) {
+          record(res);
+          call->respond(std::move(res));
+        },
+        std::move(stream));
   }
-  std::vector<std::string> segments;
-  for (auto seg : url->segments()) segments.push_back(seg);
-
-  const Route* route = nullptr;
   std::string allowed;
-  for (const Route& r : routes_) {
-    std::vector<std::pair<std::string, std::string>> path_params;
-    if (!MatchPath(r.path, call->path, segments, &path_params)) continue;
-    if (r.method == call->request.method()) {
-      route = &r;
-      call->path_params = std::move(path_params);
-    }
-    absl::StrAppend(&allowed, allowed.empty() ? "" : ", ", std::string(http::to_string(r.method)));
-  }
-  if (route == nullptr) {
+  const size_t index = FindRoute(*call, url->segments(), &allowed);
+  if (index == std::string::npos) {
     const std::string what = absl::StrCat(std::string(call->request.method_string()), " ", call->path);
     if (allowed.empty()) return Fail(*call, absl::NotFoundError(absl::StrCat("no such endpoint: ", what)));
     Reply reply{405, json::object{{"message", absl::StrCat(what, " is not allowed; use ", allowed)}}};
     reply.headers.emplace_back("Allow", allowed);
     return Finish(*call, std::move(reply));
   }
-  call->route_label = absl::StrCat(std::string(http::to_string(route->method)), " ", route->path);
+  const Route* route = &routes_[index];
+  call->route_label = route_labels_[index];
+  call->route_metrics = route_metrics_[index];
   call->admin = route->access == Access::kAdmin;
 
   if (route->access != Access::kPublic) {
-    const auto header = call->request.find(http::field::authorization);
-    absl::StatusOr<Role> role = keys_.Authenticate(
-        header == call->request.end() ? std::nullopt : std::optional<std::string_view>(header->value()));
-    if (!role.ok()) return Fail(*call, role.status());
-    call->role = *role;
-    if (route->access == Access::kAdmin && *role != Role::kAdmin) {
-      return Fail(*call, absl::PermissionDeniedError(
-                             absl::StrCat("this API key is read-only; ", call->route_label, " needs an admin key")));
-    }
+    if (absl::Status s = Authenticate(*call, *route); !s.ok()) return Fail(*call, s);
     // Read-your-writes: a read waits until the revision the client last wrote is being served.
     if (!route->is_write) {
       const auto offset = call->request.find("OsoOffset");
@@ -252,6 +353,7 @@ void Api::Handle(Request request, Respond respond) {
         if (ec != std::errc() || p != v.data() + v.size()) wanted = 0;
       }
       if (wanted > service_.revision()) {
+        service_.store().Poke();  // another node's write: look for it now rather than at the next poll
         return AwaitOffset(call, route, wanted, std::chrono::steady_clock::now() + options_.offset_wait);
       }
     }
@@ -301,6 +403,7 @@ void Api::Run(std::shared_ptr<Call> call, const Route* route) {
     reply = absl::InternalError("internal error");
   }
   if (!reply.ok()) return Fail(*call, reply.status());
+  if (reply->later) return reply->later(std::move(call));
   Finish(*call, std::move(*reply));
 }
 
@@ -318,13 +421,22 @@ void Api::Finish(Call& call, Reply reply) {
   res.set(http::field::server, "mandate");
   res.set(http::field::content_type, reply.content_type);
   res.set("X-Request-ID", call.request_id);
-  res.set("Server-Timing", absl::StrFormat("oso;dur=%.3f", seconds * 1000));
+  char timing[48] = "oso;dur=";
+  const auto [end, ec] = std::to_chars(timing + 8, timing + sizeof timing, seconds * 1000, std::chars_format::fixed, 3);
+  res.set("Server-Timing", std::string_view(timing, ec == std::errc() ? end - timing : 8));
   if (reply.offset) res.set("OsoOffset", std::to_string(*reply.offset));
   for (auto& [name, value] : reply.headers) res.set(name, value);
   res.body() = reply.content_type == "application/json" ? json::serialize(reply.body) : std::move(reply.text);
-  metrics_.RecordRequest(call.route_label, reply.status, seconds);
-  spdlog::debug("{} {} {} {:.3f}ms {}", std::string(call.request.method_string()), call.path, reply.status,
-                seconds * 1000, call.request_id);
+  if (call.route_metrics != nullptr) {
+    metrics_.RecordRequest(call.route_metrics, reply.status, seconds);
+  } else {
+    metrics_.RecordRequest(call.route_label, reply.status, seconds);
+  }
+  // Guarded: the arguments (string copies) would be built even when debug logging is off.
+  if (spdlog::should_log(spdlog::level::debug)) {
+    spdlog::debug("{} {} {} {:.3f}ms {}", std::string(call.request.method_string()), call.path, reply.status,
+                  seconds * 1000, call.request_id);
+  }
   if (options_.audit_log != nullptr && (!call.audit.empty() || call.admin)) {
     return RecordAndRespond(call, reply.status, reply.body, seconds, std::move(res));
   }

@@ -10,6 +10,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -21,13 +22,16 @@
 #include <boost/asio/thread_pool.hpp>
 #include <boost/beast/http/verb.hpp>
 #include <boost/json/value.hpp>
+#include <boost/url/segments_view.hpp>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
 
 #include "audit/entry.h"
 #include "mcp/gateway.h"
 #include "server/auth.h"
 #include "server/authzen.h"
+#include "server/console.h"
 #include "server/http_server.h"
 #include "server/json_decode.h"
 #include "server/metrics.h"
@@ -57,6 +61,11 @@ struct ApiOptions {
   audit::AuditLog* audit_log = nullptr;
   size_t audit_context_bytes = 4096;
   audit::Monitor* audit_monitor = nullptr;  // sinks and alerts: their counters go to /metrics
+  // The web console (/ui/ and session cookies); null: /ui/ answers 404 and only API keys authenticate. Not owned.
+  Console* console = nullptr;
+  // [server] public_url: the base of links to this server (an approval's console URL); "" = the
+  // request's Host header over http.
+  std::string public_url;
 };
 
 // Keyset pagination over sorted, unique ids, shared by /api/list and the AuthZEN searches. A token
@@ -80,6 +89,15 @@ int HttpStatusFor(absl::StatusCode code);
 // Who may call a route.
 enum class Access { kPublic, kRead, kAdmin };
 
+struct Call;
+
+// The body of POST /v1/approvals/{id}/approve (approve) or /deny: {"approver"?, "note"?, "uses"?,
+// "ttl_seconds"?} (uses and ttl_seconds only when approving), with JSON-pointer errors.
+absl::StatusOr<agents::ApprovalDecisionRequest> DecodeApprovalDecision(const boost::json::value& body, bool approve);
+// Removes "wait_seconds" (0 to 300, the longest a /v1/check may wait for a decision) from a
+// /v1/check body and returns it; 0 when absent.
+absl::StatusOr<int64_t> TakeWaitSeconds(boost::json::value* body);
+
 // A handler's answer.
 struct Reply {
   Reply() = default;
@@ -91,7 +109,14 @@ struct Reply {
   std::string content_type = "application/json";
   std::string text;                                          // used instead of `body` when content_type is not JSON
   std::vector<std::pair<std::string, std::string>> headers;  // extra response headers
+  // When set, the handler has not answered yet (it must wait or do blocking work first, e.g. a
+  // long-polled /v1/check): Run hands the call to `later` instead of answering, and `later` must
+  // eventually end it with Api::Finish or Api::Fail, from any thread.
+  std::function<void(std::shared_ptr<Call>)> later;
 };
+
+// A rejected policy in Oso's SavePolicyError shape (oso_handlers.cc; POST /api/policy, /v1/policy/validate).
+boost::json::object SavePolicyError(const PolicyRejection& r);
 
 // Audit entries the handlers add to their Call (audit_handlers.cc): one decision (with the request's
 // context facts, when `request` has them), and an admin change of facts (counts and the first
@@ -101,6 +126,7 @@ audit::Entry DecisionRecord(const TypedValue& actor, std::string action, std::st
 audit::Entry ChangesRecord(std::string action, const std::vector<LabeledChange>& changes);
 
 class Api;
+struct CheckInFlight;  // a /v1/check waiting for its approval (approval_handlers.cc)
 // One request in progress. Handlers read it; Api owns it.
 struct Call {
   Request request;
@@ -108,9 +134,11 @@ struct Call {
   std::vector<std::pair<std::string, std::string>> params;  // decoded query parameters, in order
   std::vector<std::pair<std::string, std::string>> path_params;  // {name} segments of the route, decoded
   Role role = Role::kRead;                                        // of the caller's key (public routes: kRead)
+  std::optional<SessionUser> user;  // set when a console session cookie authenticated the call (auth.h)
   std::string request_id;
   std::chrono::steady_clock::time_point start;
   std::string route_label;  // "POST /api/authorize", or "unmatched"
+  Metrics::RouteCounters* route_metrics = nullptr;  // the matched route's (null: looked up by route_label)
   Respond respond;
   bool admin = false;  // the route needs an admin key: recorded in the audit log even without an entry
   // Audit records of this request: handlers add one per decision (each batch item too) and per
@@ -198,8 +226,29 @@ class Api {
   absl::StatusOr<Reply> V1PatchAgent(Call& c);
   absl::StatusOr<Reply> V1DeleteAgent(Call& c);
   absl::StatusOr<Reply> V1Grant(Call& c);
+  absl::StatusOr<Reply> V1ListGrants(Call& c);  // the grants in effect
   absl::StatusOr<Reply> V1GetTask(Call& c);
   absl::StatusOr<Reply> V1CompleteTask(Call& c);
+  // The answer of one /v1/check once decided (v1_handlers.cc): counts and audits it, and renders it
+  // with its approval.
+  Reply CheckAnswer(Call& c, const agents::CheckRequest& req, const agents::CheckResult& r,
+                    const boost::json::value& request, uint64_t revision, const std::string& request_id);
+  // Human approvals, in approval_handlers.cc (docs/approvals.md).
+  absl::StatusOr<Reply> V1ListApprovals(Call& c);
+  absl::StatusOr<Reply> V1GetApproval(Call& c);
+  absl::StatusOr<Reply> V1ApproveApproval(Call& c);
+  absl::StatusOr<Reply> V1DenyApproval(Call& c);
+  absl::StatusOr<Reply> DecideApproval(Call& c, bool approve);
+  // Finishes a /v1/check whose evaluation matched requires_approval: the approval step (a store
+  // call) on the blocking pool, then, with wait_seconds, a wait for a decision that holds no thread.
+  Reply ApprovalCheck(agents::CheckRequest req, agents::CheckResult r, boost::json::value body, int64_t wait_seconds);
+  void AwaitApproval(std::shared_ptr<Call> call, std::shared_ptr<CheckInFlight> check);
+  // The base of links to this server, e.g. "https://mandate.example.com".
+  std::string PublicBase(const Call& c) const;
+  // Audits approval steps (records of kind "approval"; webhooks receive them like any record).
+  void AuditApprovalEvents(Call& c, const std::vector<agents::ApprovalEvent>& events) const;
+  // The expiry sweep's records, written without a request.
+  void WireApprovalExpiry();
   // Grants from POST /v1/grants and from the "mandate" extension of a /api/batch changeset:
   // DecodeGrant checks the metadata object at `at` (task, ttl_seconds, expires_at) and the facts
   // against the policy without changing anything; StoreGrant then stores them.
@@ -211,6 +260,19 @@ class Api {
   absl::StatusOr<PendingGrant> DecodeGrant(const boost::json::object& meta, const JsonPointer& at,
                                            std::vector<LabeledChange> inserts) const;
   absl::StatusOr<boost::json::value> StoreGrant(PendingGrant grant);
+  // The web console, in console_handlers.cc (docs/console.md): assets, sign-in and sessions, and the
+  // endpoints its pages need beyond the others: audit chain verification and policy validation.
+  absl::StatusOr<Reply> ConsoleRedirect(Call& c);
+  absl::StatusOr<Reply> ConsoleAsset(Call& c);
+  absl::StatusOr<Reply> ConsoleLogin(Call& c);
+  absl::StatusOr<Reply> ConsoleLogout(Call& c);
+  absl::StatusOr<Reply> ConsoleSession(Call& c);
+  absl::StatusOr<Reply> AuditVerify(Call& c);
+  absl::StatusOr<Reply> PolicyValidate(Call& c);
+  // Authenticates a call to a non-public route by its API key or, without an Authorization header,
+  // by a console session cookie (then CSRF-checked); sets call.role and call.user and checks the
+  // route's access.
+  absl::Status Authenticate(Call& call, const Route& route);
   // OpenID AuthZEN 1.0, in authzen_handlers.cc.
   absl::StatusOr<Reply> AuthzenEvaluation(Call& c);
   absl::StatusOr<Reply> AuthzenEvaluations(Call& c);
@@ -228,12 +290,23 @@ class Api {
   absl::StatusOr<std::vector<std::string>> ActionsFor(const Snapshot& snap, const boost::json::value& query,
                                                       const JsonPointer& at) const;
 
+  // The router (api.cc). IndexRoutes runs once the route table is built: routes with a literal path
+  // are found by one hash lookup, and only those with "{name}" segments are matched segment by
+  // segment. FindRoute returns the index of the route for the request's path and method (filling
+  // call.path_params), or npos with the methods the path allows (for 405) in `allowed`.
+  void IndexRoutes();
+  size_t FindRoute(Call& call, const boost::urls::segments_view& segments, std::string* allowed) const;
+
   Service& service_;
   const KeyRing keys_;
   Metrics& metrics_;
   boost::asio::io_context& io_;
   const ApiOptions options_;
   std::vector<Route> routes_;
+  std::vector<std::string> route_labels_;                   // "POST /api/authorize", parallel to routes_
+  std::vector<Metrics::RouteCounters*> route_metrics_;      // parallel to routes_
+  absl::flat_hash_map<std::string, std::vector<size_t>> literal_routes_;  // path -> routes, in table order
+  std::vector<size_t> pattern_routes_;                      // routes with "{name}" segments, in table order
   boost::asio::thread_pool blocking_;
   std::atomic<size_t> pending_writes_{0};
   std::atomic<bool> stopping_{false};

@@ -85,7 +85,9 @@ void Api::RecordAndRespond(Call& call, int status, const json::value& body, doub
   std::vector<std::string> bodies;
   bodies.reserve(call.audit.size());
   for (audit::Entry& e : call.audit) {
-    if (e.kind == "admin" && e.actor.empty()) e.actor = absl::StrCat("ApiKey:", RoleName(call.role));
+    if (e.kind == "admin" && e.actor.empty()) {
+      e.actor = call.user ? absl::StrCat(call.user->type, ":", call.user->id) : absl::StrCat("ApiKey:", RoleName(call.role));
+    }
     bodies.push_back(audit::Serialize(e, info, options_.audit_context_bytes));
   }
   auto pending = std::make_shared<Response>(std::move(res));

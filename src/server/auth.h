@@ -26,6 +26,15 @@ enum class Role { kRead, kAdmin };
 absl::StatusOr<Role> ParseRole(std::string_view text);  // "read" | "admin"
 const char* RoleName(Role role);
 
+// The console user behind a request authenticated by a session cookie instead of an API key
+// (console.h): handlers that act for a person (approvals) take the person from here, never from
+// the request body.
+struct SessionUser {
+  std::string type = "User";  // [console] user_type
+  std::string id;
+  std::string console_role;  // read | approver | admin
+};
+
 struct ApiKey {
   std::string key;
   Role role = Role::kAdmin;

@@ -1,6 +1,9 @@
 // Handlers of the OpenID AuthZEN 1.0 endpoints (/access/v1/*, /.well-known/authzen-configuration).
 // Requests are decoded and mapped by authzen.h; every decision comes from the same snapshot, engine
 // and keys as the Oso-compatible API. docs/authzen.md describes the contract.
+#include <iterator>
+#include <vector>
+
 #include <boost/beast/http/field.hpp>
 #include <boost/json.hpp>
 
@@ -8,6 +11,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/strip.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 
 #include "server/api.h"
 #include "server/authzen.h"
@@ -20,6 +25,16 @@ namespace json = boost::json;
 namespace {
 
 const JsonPointer kRoot;
+
+// The grants in effect now (docs/agents.md): AuthZEN decisions see them like /v1/check and /api/* do.
+std::vector<Fact> GrantedNow(Service& service) {
+  return service.agents().ActiveGrantFacts(absl::ToUnixSeconds(absl::Now()));
+}
+
+void AppendGrants(Service& service, std::vector<Fact>* facts) {
+  std::vector<Fact> granted = GrantedNow(service);
+  facts->insert(facts->end(), std::make_move_iterator(granted.begin()), std::make_move_iterator(granted.end()));
+}
 
 json::object Denied(std::string_view id, std::string reason) {
   return json::object{
@@ -36,7 +51,7 @@ absl::StatusOr<bool> WantsExplain(const Call& c, const json::object& body) {
 // One evaluation: {"decision": bool, "context": {...}?}. Fails closed: a type that maps to nothing
 // is a deny with the reason in the context, not an error.
 json::object Decide(const Snapshot& snap, const AuthzenConfig& config, const AuthzenTuple& t, bool explain,
-                    Metrics& metrics) {
+                    const std::vector<Fact>& granted, Metrics& metrics) {
   absl::StatusOr<std::string> subject_type = ResolveAuthzenType(snap.policy(), config, t.subject->type);
   absl::StatusOr<std::string> resource_type = ResolveAuthzenType(snap.policy(), config, t.resource->type);
   if (!subject_type.ok() || !resource_type.ok()) {
@@ -48,6 +63,7 @@ json::object Decide(const Snapshot& snap, const AuthzenConfig& config, const Aut
   const TypedValue resource{*resource_type, *t.resource->id};
   QueryOptions options;
   options.context_facts = AuthzenFacts(t, subject, resource);
+  options.context_facts.insert(options.context_facts.end(), granted.begin(), granted.end());
   options.explain = explain;
   const Decision d = snap.Check(subject, t.action->name, resource, options);
   metrics.RecordDecision(d.allowed);
@@ -142,7 +158,7 @@ absl::StatusOr<Reply> Api::AuthzenEvaluation(Call& c) {
   MANDATE_ASSIGN_OR_RETURN(AuthzenTuple t, DecodeAuthzenTuple(*o, kRoot, AuthzenRequestKind::kEvaluation));
   MANDATE_ASSIGN_OR_RETURN(bool explain, WantsExplain(c, *o));
   const std::shared_ptr<const Snapshot> snap = service_.snapshot();
-  json::object d = Decide(*snap, options_.authzen, t, explain, metrics_);
+  json::object d = Decide(*snap, options_.authzen, t, explain, GrantedNow(service_), metrics_);
   Recorded(c, t, d);
   return Reply{200, std::move(d)};
 }
@@ -154,15 +170,16 @@ absl::StatusOr<Reply> Api::AuthzenEvaluations(Call& c) {
   MANDATE_ASSIGN_OR_RETURN(bool explain, WantsExplain(c, *o));
   // One snapshot for the whole batch: its decisions are consistent with each other.
   const std::shared_ptr<const Snapshot> snap = service_.snapshot();
+  const std::vector<Fact> granted = GrantedNow(service_);
   if (!batch.has_evaluations) {
-    json::object d = Decide(*snap, options_.authzen, batch.items[0], explain, metrics_);
+    json::object d = Decide(*snap, options_.authzen, batch.items[0], explain, granted, metrics_);
     Recorded(c, batch.items[0], d);
     return Reply{200, std::move(d)};
   }
   json::array decisions;
   decisions.reserve(batch.items.size());
   for (const AuthzenTuple& t : batch.items) {
-    json::object d = Decide(*snap, options_.authzen, t, explain, metrics_);
+    json::object d = Decide(*snap, options_.authzen, t, explain, granted, metrics_);
     Recorded(c, t, d);
     const bool allowed = d["decision"].as_bool();
     decisions.emplace_back(std::move(d));
@@ -187,6 +204,7 @@ absl::StatusOr<Reply> Api::AuthzenSearchSubject(Call& c) {
   const TypedValue resource{*resource_type, *t.resource->id};
   QueryOptions options;
   options.context_facts = AuthzenFacts(t, std::nullopt, resource);
+  AppendGrants(service_, &options.context_facts);
   // allow(subject: T, "action", Resource{"id"}) with the subject unbound.
   ConjunctiveQuery query;
   query.calls.push_back(QueryCall{"allow",
@@ -225,6 +243,7 @@ absl::StatusOr<Reply> Api::AuthzenSearchResource(Call& c) {
   const TypedValue subject{*subject_type, *t.subject->id};
   QueryOptions options;
   options.context_facts = AuthzenFacts(t, subject, std::nullopt);
+  AppendGrants(service_, &options.context_facts);
   bool wildcard = false;
   MANDATE_ASSIGN_OR_RETURN(std::vector<std::string> ids,
                            snap->List(subject, t.action->name, *resource_type, options, &wildcard));
@@ -249,6 +268,7 @@ absl::StatusOr<Reply> Api::AuthzenSearchAction(Call& c) {
   const TypedValue resource{*resource_type, *t.resource->id};
   QueryOptions options;
   options.context_facts = AuthzenFacts(t, subject, resource);
+  AppendGrants(service_, &options.context_facts);
   bool wildcard = false;
   MANDATE_ASSIGN_OR_RETURN(std::vector<std::string> actions, snap->Actions(subject, resource, options, &wildcard));
   if (wildcard) {

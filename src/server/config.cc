@@ -4,8 +4,12 @@
 
 #include <toml++/toml.h>
 
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+
+#include "agents/approvals.h"
+#include "store/store.h"
 
 namespace mandate::server {
 namespace {
@@ -39,6 +43,12 @@ absl::Status ReadServerTable(const std::string& path, const toml::table& t, Serv
       if (s.ok() && !ParseListen(c->listen).ok()) s = Bad(path, node, "server.listen must be \"HOST:PORT\"");
     } else if (k == "data_dir") {
       s = string_value(&c->data_dir);
+    } else if (k == "public_url") {
+      s = string_value(&c->public_url);
+      if (s.ok() && !c->public_url.empty() && !absl::StartsWith(c->public_url, "http://") &&
+          !absl::StartsWith(c->public_url, "https://")) {
+        s = Bad(path, node, "server.public_url must start with http:// or https://");
+      }
     } else if (k == "log_level") {
       s = string_value(&c->log_level);
     } else if (k == "threads") {
@@ -94,6 +104,13 @@ absl::Status ReadAgentsTable(const std::string& path, const toml::table& t, agen
         return Bad(path, node, "agents.purge_interval_seconds must be a positive integer");
       }
       c->purge_interval_seconds = *v;
+    } else if (k == "approval_ttl_seconds" || k == "max_pending_approvals") {
+      std::optional<int64_t> v = node.value<int64_t>();
+      const int64_t most = k == "approval_ttl_seconds" ? agents::kMaxApprovalTtlSeconds : 1'000'000;
+      if (!node.is_integer() || !v || *v < 1 || *v > most) {
+        return Bad(path, node, absl::StrCat("agents.", k, " must be an integer from 1 to ", most));
+      }
+      (k == "approval_ttl_seconds" ? c->approval_ttl_seconds : c->max_pending_approvals) = *v;
     } else {
       return Bad(path, node, absl::StrCat("unknown setting agents.", k));
     }
@@ -136,6 +153,38 @@ absl::Status ReadApiKey(const std::string& path, const toml::table& t, ServerCon
         absl::StrCat(Where(path, t.source()), ": an [[api_keys]] entry needs `key` or `key_env`"));
   }
   c->api_keys.push_back(std::move(key));
+  return absl::OkStatus();
+}
+
+absl::Status ReadStoreTable(const std::string& path, const toml::table& t, StoreConfig* c) {
+  for (const auto& [key, value] : t) {
+    const toml::node& node = value;
+    const std::string k(key.str());
+    auto seconds_value = [&](double* out) -> absl::Status {
+      std::optional<double> v = node.value<double>();
+      if (!v || *v <= 0) return Bad(path, node, absl::StrCat("store.", k, " must be a positive number of seconds"));
+      *out = *v;
+      return absl::OkStatus();
+    };
+    absl::Status s;
+    if (k == "url") {
+      if (!node.is_string()) return Bad(path, node, "store.url must be a string");
+      c->url = node.as_string()->get();
+      if (!c->url.empty() && !store::IsPostgresUrl(c->url)) {
+        return Bad(path, node, "store.url must be a postgres:// or postgresql:// URL (or \"\" for SQLite)");
+      }
+    } else if (k == "auto_migrate") {
+      if (!node.is_boolean()) return Bad(path, node, "store.auto_migrate must be true or false");
+      c->auto_migrate = node.as_boolean()->get();
+    } else if (k == "max_staleness_seconds") {
+      s = seconds_value(&c->max_staleness_seconds);
+    } else if (k == "poll_interval_seconds") {
+      s = seconds_value(&c->poll_interval_seconds);
+    } else {
+      return Bad(path, node, absl::StrCat("unknown setting store.", k));
+    }
+    if (!s.ok()) return s;
+  }
   return absl::OkStatus();
 }
 
@@ -197,6 +246,12 @@ absl::Status LoadConfigFile(const std::string& path, ServerConfig* config) {
       absl::Status s = k == "audit" ? audit::ReadAuditTable(path, *node.as_table(), &config->audit)
                                     : audit::ReadAlertsTable(path, *node.as_table(), &config->audit);
       if (!s.ok()) return s;
+    } else if (k == "console") {
+      if (!node.is_table()) return Bad(path, node, "[console] must be a table");
+      if (absl::Status s = ReadConsoleTable(path, *node.as_table(), &config->console); !s.ok()) return s;
+    } else if (k == "store") {
+      if (!node.is_table()) return Bad(path, node, "[store] must be a table");
+      if (absl::Status s = ReadStoreTable(path, *node.as_table(), &config->store); !s.ok()) return s;
     } else if (k == "authzen") {
       if (!node.is_table()) return Bad(path, node, "[authzen] must be a table");
       if (absl::Status s = ReadAuthzenTable(path, *node.as_table(), config); !s.ok()) return s;

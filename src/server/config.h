@@ -16,8 +16,17 @@
 #include "mcp/config.h"
 #include "server/auth.h"
 #include "server/authzen.h"
+#include "server/console.h"
 
 namespace mandate::server {
+
+// [store]: where facts, policies, agents and grants live (docs/configuration.md, docs/operations.md).
+struct StoreConfig {
+  std::string url;            // "" = SQLite in data_dir; postgres://... = PostgreSQL shared by many nodes
+  bool auto_migrate = true;   // apply pending schema migrations at start
+  double max_staleness_seconds = 5;  // PostgreSQL: /readyz reports stale after this long out of touch
+  double poll_interval_seconds = 0.5;  // PostgreSQL: changelog poll besides LISTEN/NOTIFY
+};
 
 struct ServerConfig {
   std::string listen = "127.0.0.1:8080";
@@ -31,10 +40,15 @@ struct ServerConfig {
   double body_timeout_seconds = 30;
   double shutdown_grace_seconds = 10;
   double offset_wait_seconds = 2;
+  // The base URL people reach this server at (e.g. "https://mandate.example.com"), for links such
+  // as an approval's console URL; "" = "http://<listen>".
+  std::string public_url;
+  StoreConfig store;  // [store]
   std::vector<ApiKey> api_keys;
   AuthzenConfig authzen;  // [authzen] and [authzen.types]
   agents::Config agents;  // [agents]
   audit::Config audit;    // [audit], [[audit.webhooks]], [alerts], [[alerts.rules]] (src/audit/)
+  ConsoleConfig console;  // [console], [[console.users]] (console.h, docs/console.md)
   mcp::GatewayConfig mcp;  // [mcp], [[mcp.upstreams]], [[mcp.api_keys]], [[auth.jwt_issuers]] (src/mcp/)
   // Loaded (and stored) at start; command line only.
   std::string policy_file;

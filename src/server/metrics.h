@@ -7,6 +7,7 @@
 #include <atomic>
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <utility>
@@ -19,8 +20,18 @@ class Metrics {
   static constexpr std::array<double, 14> kBuckets = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01,
                                                       0.025,  0.05,    0.1,    0.25,  0.5,    1,     5};
 
-  // `route` is the route pattern ("POST /api/authorize"), never the raw path, so labels stay few.
-  void RecordRequest(const std::string& route, int status, double seconds);
+  Metrics();
+  ~Metrics();  // defined where RouteCounters is complete
+
+  // The counters of one route. Recording on them takes no lock (relaxed atomics), so the request
+  // path does not serialize on the metrics; a scrape may see a request counted in one series a
+  // moment before another.
+  class RouteCounters;
+  // The counters of `route` (the route pattern, "POST /api/authorize", never the raw path, so labels
+  // stay few), created on first use; the pointer stays valid as long as the Metrics. Thread-safe.
+  RouteCounters* Route(const std::string& route);
+  void RecordRequest(RouteCounters* route, int status, double seconds);
+  void RecordRequest(const std::string& route, int status, double seconds) { RecordRequest(Route(route), status, seconds); }
   void RecordDecision(bool allowed);
 
   struct Gauges {
@@ -33,14 +44,8 @@ class Metrics {
   std::string Render(const Gauges& gauges) const;
 
  private:
-  struct RouteStats {
-    std::map<int, uint64_t> by_status;
-    std::array<uint64_t, kBuckets.size()> buckets{};  // non-cumulative counts
-    uint64_t count = 0;
-    double sum = 0;
-  };
-  mutable std::mutex mu_;
-  std::map<std::string, RouteStats> routes_;
+  mutable std::mutex mu_;  // guards routes_ (the map, not the counters)
+  std::map<std::string, std::unique_ptr<RouteCounters>> routes_;
   std::atomic<uint64_t> allowed_{0};
   std::atomic<uint64_t> denied_{0};
 };

@@ -526,6 +526,8 @@ json::value PolicyJson(const store::PolicyVersion& v) {
                       {"src", v.source}};
 }
 
+}  // namespace
+
 json::object SavePolicyError(const PolicyRejection& r) {
   json::object o;
   switch (r.kind) {
@@ -564,7 +566,6 @@ json::object SavePolicyError(const PolicyRejection& r) {
   return o;
 }
 
-}  // namespace
 
 absl::StatusOr<Reply> Api::GetPolicy(Call& c) {
   MANDATE_ASSIGN_OR_RETURN(std::optional<int64_t> version, VersionParam(c));

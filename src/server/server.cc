@@ -4,6 +4,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <sstream>
 
 #include <boost/asio/signal_set.hpp>
@@ -97,6 +98,15 @@ absl::StatusOr<std::unique_ptr<audit::AuditLog>> OpenAuditLog(const ServerConfig
 
 }  // namespace
 
+absl::StatusOr<std::unique_ptr<store::Store>> OpenStore(const ServerConfig& config) {
+  if (config.store.url.empty()) return store::OpenSqliteStore(config.data_dir);
+  store::PostgresOptions options;
+  options.migrate = config.store.auto_migrate;
+  options.max_staleness_seconds = config.store.max_staleness_seconds;
+  options.poll_interval_seconds = config.store.poll_interval_seconds;
+  return store::OpenPostgresStore(config.store.url, options);
+}
+
 absl::Status RunServer(const ServerConfig& config) {
   auto logger = std::make_shared<spdlog::logger>("mandate", std::make_shared<spdlog::sinks::stderr_color_sink_mt>());
   spdlog::set_default_logger(logger);
@@ -119,7 +129,7 @@ absl::Status RunServer(const ServerConfig& config) {
   }
   MANDATE_ASSIGN_OR_RETURN(auto listen, ParseListen(config.listen));
 
-  MANDATE_ASSIGN_OR_RETURN(std::unique_ptr<store::Store> store, store::OpenSqliteStore(config.data_dir));
+  MANDATE_ASSIGN_OR_RETURN(std::unique_ptr<store::Store> store, OpenStore(config));
   MANDATE_ASSIGN_OR_RETURN(std::unique_ptr<Service> service, Service::Open(std::move(store), config.agents));
   if (!config.policy_file.empty()) MANDATE_RETURN_IF_ERROR(LoadPolicyFile(*service, config.policy_file));
   for (const std::string& path : config.fact_files) MANDATE_RETURN_IF_ERROR(LoadFactFile(*service, path));
@@ -128,7 +138,15 @@ absl::Status RunServer(const ServerConfig& config) {
   std::unique_ptr<audit::Monitor> audit_monitor;
   if (config.audit.enabled) {
     MANDATE_ASSIGN_OR_RETURN(audit_log, OpenAuditLog(config, *service));
-    MANDATE_ASSIGN_OR_RETURN(audit_monitor, audit::Monitor::Start(audit_log.get(), config.audit));
+    // Alerts about a registered agent go to its owner's webhooks too ([[alerts.owners]]).
+    auto owner_of = [agents = &service->agents()](const std::string& actor) -> std::string {
+      const std::string prefix = agents->config().actor_type + ":";
+      if (actor.rfind(prefix, 0) != 0) return "";
+      std::optional<store::AgentRecord> agent = agents->GetAgent(actor.substr(prefix.size()));
+      if (!agent || agent->owner.type.empty()) return "";
+      return absl::StrCat(agent->owner.type, ":", agent->owner.id);
+    };
+    MANDATE_ASSIGN_OR_RETURN(audit_monitor, audit::Monitor::Start(audit_log.get(), config.audit, owner_of));
   }
 
   Metrics metrics;
@@ -163,13 +181,18 @@ absl::Status RunServer(const ServerConfig& config) {
     }
     MANDATE_ASSIGN_OR_RETURN(mcp_gateway, mcp::Gateway::Create(std::move(o)));
   }
+  // The web console (/ui/, docs/console.md).
+  std::unique_ptr<Console> console;
+  if (config.console.enabled) console = std::make_unique<Console>(config.console);
   ApiOptions api_options;
+  api_options.console = console.get();
   api_options.offset_wait = Millis(config.offset_wait_seconds);
   api_options.mcp_gateway = mcp_gateway.get();
   api_options.authzen = config.authzen;
   api_options.audit_log = audit_log.get();
   api_options.audit_context_bytes = config.audit.context_bytes;
   api_options.audit_monitor = audit_monitor.get();
+  api_options.public_url = config.public_url;
   Api api(*service, std::move(ring), metrics, http.io_context(), api_options);
   api_ptr = &api;
   // Installed before the address is announced: whoever reads it may signal at once.
@@ -193,6 +216,10 @@ absl::Status RunServer(const ServerConfig& config) {
       static_cast<unsigned>(http.port()), static_cast<unsigned long long>(service->revision()),
       service->snapshot()->fact_count(),
       service->policy_version() ? absl::StrCat("version ", service->policy_version()->version).c_str() : "none yet");
+  if (console != nullptr) {
+    std::printf("Web console: http://%s:%u/ui/ (%zu console user(s); or sign in with an API key)\n", host.c_str(),
+                static_cast<unsigned>(http.port()), config.console.users.size());
+  }
   if (config.dev) {
     const std::string url = absl::StrCat("http://", host, ":", http.port());
     const std::string auth = absl::StrCat("-H 'Authorization: Bearer ", std::string(kOsoDevKey), "'");

@@ -3,9 +3,13 @@
 #ifndef MANDATE_SERVER_SERVER_H_
 #define MANDATE_SERVER_SERVER_H_
 
+#include <memory>
+
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 
 #include "server/config.h"
+#include "store/store.h"
 
 namespace mandate::server {
 
@@ -14,6 +18,10 @@ namespace mandate::server {
 // logs go to stderr. Errors: no API key configured, the data directory unusable or in use, the
 // stored state or the --policy/--facts files invalid, the address not bindable.
 absl::Status RunServer(const ServerConfig& config);
+
+// The store `config` names: PostgreSQL for a [store] url (migrating it unless auto_migrate is
+// off), else SQLite in the data directory.
+absl::StatusOr<std::unique_ptr<store::Store>> OpenStore(const ServerConfig& config);
 
 }  // namespace mandate::server
 

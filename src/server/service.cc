@@ -56,7 +56,44 @@ absl::StatusOr<std::unique_ptr<Service>> Service::Open(std::unique_ptr<store::St
   if (!agents.ok()) return agents.status();
   auto service = std::unique_ptr<Service>(new Service(std::move(store), std::move(database), state->revision, version));
   service->agents_ = *std::move(agents);
+  // Several nodes on one database: apply the others' writes as they commit (docs/operations.md).
+  Service* self = service.get();
+  service->store_->Follow(store::Follower{
+      [self](const store::Mutation& m, const store::Committed& c) { self->ApplyRemote(m, c); },
+      [self] {
+        if (absl::Status s = self->agents_->Reload(); !s.ok()) {
+          spdlog::warn("reloading agents and grants changed by another node failed (retried at the next change or "
+                       "poll): {}",
+                       s.ToString());
+        }
+      }});
   return service;
+}
+
+Service::~Service() { store_->StopFollowing(); }
+
+void Service::ApplyRemote(const store::Mutation& m, const store::Committed& c) {
+  absl::Status s = absl::OkStatus();
+  switch (m.kind) {
+    case store::Mutation::Kind::kChanges:
+      s = database_->Apply(m.changes).status();
+      break;
+    case store::Mutation::Kind::kClear:
+      s = database_->Clear().status();
+      break;
+    case store::Mutation::Kind::kPolicy: {
+      absl::StatusOr<std::shared_ptr<const Policy>> policy =
+          Policy::Compile({SourceFile{PolicyFileName(c.policy->filename), c.policy->source}});
+      s = policy.ok() ? database_->SetPolicy(*policy) : policy.status();
+      if (s.ok()) {
+        std::lock_guard<std::mutex> l(version_mu_);
+        version_ = std::make_shared<const store::PolicyVersion>(*c.policy);
+      }
+      break;
+    }
+  }
+  if (!s.ok()) Diverged(c.revision, s);
+  revision_.store(c.revision, std::memory_order_release);
 }
 
 std::shared_ptr<const store::PolicyVersion> Service::policy_version() const {
@@ -96,14 +133,17 @@ absl::StatusOr<uint64_t> Service::ApplyChanges(std::vector<LabeledChange> change
     return absl::OkStatus();
   };
   // Checked here for a quick answer, and again at commit time if a policy upload came in between.
+  // With a shared store this node may not have applied another node's policy upload yet: a write
+  // the local policy rejects is decided at commit time, after the store caught this node up.
   std::shared_ptr<const Policy> checked_against = snapshot()->policy();
-  if (absl::Status s = check_all(*checked_against); !s.ok()) return s;
+  absl::Status prechecked = check_all(*checked_against);
+  if (!prechecked.ok() && !store_->sync_status().shared) return prechecked;
 
   absl::Status applied = absl::OkStatus();
   store::WriteHooks hooks;
   hooks.validate = [&]() -> absl::Status {
     std::shared_ptr<const Policy> current = snapshot()->policy();
-    return current == checked_against ? absl::OkStatus() : check_all(*current);
+    return current == checked_against && prechecked.ok() ? absl::OkStatus() : check_all(*current);
   };
   hooks.on_durable = [&](const store::Committed& c) {
     absl::StatusOr<uint64_t> r = database_->Apply(mutation.changes);
@@ -141,15 +181,29 @@ absl::StatusOr<uint64_t> Service::ClearFacts() {
   return committed->revision;
 }
 
-absl::StatusOr<Service::PolicyUpload> Service::UploadPolicy(const std::string& filename, const std::string& source,
-                                                            PolicyRejection* rejection) {
-  const std::string sha = store::Sha256Hex(source);
-  auto unchanged = [&] {
-    std::shared_ptr<const store::PolicyVersion> current = policy_version();
-    return current != nullptr && current->sha256 == sha;
-  };
-  if (unchanged()) return PolicyUpload{false, revision(), std::nullopt};
+absl::Status Service::CheckStoredFacts(const Policy& policy, const Snapshot& snap, PolicyRejection* rejection) {
+  std::vector<std::string> problems;
+  size_t bad = 0;
+  for (const Fact& f : snap.Facts(FactPattern{})) {
+    if (absl::Status s = policy.CheckFact(f); !s.ok()) {
+      if (++bad <= kMaxListedProblems) problems.push_back(std::string(s.message()));
+    }
+  }
+  if (bad == 0) return absl::OkStatus();
+  rejection->kind = PolicyRejection::Kind::kValidation;
+  rejection->message = absl::StrCat(bad, " stored fact(s) do not match the new policy; delete them first or ",
+                                    "`declare` their predicates");
+  rejection->errors = std::move(problems);
+  if (bad > kMaxListedProblems) {
+    rejection->errors.push_back(absl::StrCat("... and ", bad - kMaxListedProblems, " more"));
+  }
+  return absl::InvalidArgumentError(rejection->message);
+}
 
+absl::StatusOr<std::shared_ptr<const Policy>> Service::CheckPolicy(const std::string& filename,
+                                                                   const std::string& source,
+                                                                   PolicyRejection* rejection,
+                                                                   TestReport* report) const {
   std::vector<Diagnostic> diagnostics;
   absl::StatusOr<std::shared_ptr<const Policy>> policy =
       Policy::Compile({SourceFile{PolicyFileName(filename), source}}, &diagnostics);
@@ -162,43 +216,39 @@ absl::StatusOr<Service::PolicyUpload> Service::UploadPolicy(const std::string& f
     if (rejection->errors.empty()) rejection->errors.push_back(std::string(policy.status().message()));
     return absl::InvalidArgumentError(absl::StrCat(rejection->message, ": ", absl::StrJoin(rejection->errors, "; ")));
   }
-  TestReport report = RunPolicyTests(**policy);
-  if (report.failed() > 0) {
+  TestReport tests = RunPolicyTests(**policy);
+  if (tests.failed() > 0) {
     rejection->kind = PolicyRejection::Kind::kTestsFailed;
-    rejection->message = absl::StrCat(report.failed(), " of ", report.tests.size(), " policy test(s) failed");
-    rejection->tests = std::move(report);
+    rejection->message = absl::StrCat(tests.failed(), " of ", tests.tests.size(), " policy test(s) failed");
+    rejection->tests = std::move(tests);
     return absl::InvalidArgumentError(rejection->message);
   }
+  // The stored facts must fit the new policy. They are checked against the current snapshot here;
+  // UploadPolicy checks again at commit time if a write landed in between.
+  if (absl::Status s = CheckStoredFacts(**policy, *snapshot(), rejection); !s.ok()) return s;
+  if (report != nullptr) *report = std::move(tests);
+  return policy;
+}
 
-  // The stored facts must fit the new policy. They are checked against the current snapshot here,
-  // and again at commit time only if a write landed in between.
-  auto check_facts = [&](const Snapshot& snap) -> absl::Status {
-    std::vector<std::string> problems;
-    size_t bad = 0;
-    for (const Fact& f : snap.Facts(FactPattern{})) {
-      if (absl::Status s = (*policy)->CheckFact(f); !s.ok()) {
-        if (++bad <= kMaxListedProblems) problems.push_back(std::string(s.message()));
-      }
-    }
-    if (bad == 0) return absl::OkStatus();
-    rejection->kind = PolicyRejection::Kind::kValidation;
-    rejection->message = absl::StrCat(bad, " stored fact(s) do not match the new policy; delete them first or ",
-                                      "`declare` their predicates");
-    rejection->errors = std::move(problems);
-    if (bad > kMaxListedProblems) {
-      rejection->errors.push_back(absl::StrCat("... and ", bad - kMaxListedProblems, " more"));
-    }
-    return absl::InvalidArgumentError(rejection->message);
+absl::StatusOr<Service::PolicyUpload> Service::UploadPolicy(const std::string& filename, const std::string& source,
+                                                            PolicyRejection* rejection) {
+  const std::string sha = store::Sha256Hex(source);
+  auto unchanged = [&] {
+    std::shared_ptr<const store::PolicyVersion> current = policy_version();
+    return current != nullptr && current->sha256 == sha;
   };
+  if (unchanged()) return PolicyUpload{false, revision(), std::nullopt};
+
   const uint64_t checked_at = revision();  // read before the snapshot: the snapshot is at least this new
-  if (absl::Status s = check_facts(*snapshot()); !s.ok()) return s;
+  absl::StatusOr<std::shared_ptr<const Policy>> policy = CheckPolicy(filename, source, rejection);
+  if (!policy.ok()) return policy.status();
 
   absl::Status applied = absl::OkStatus();
   store::WriteHooks hooks;
   hooks.validate = [&]() -> absl::Status {
     // A policy upload commits alone, after every earlier write is applied: the snapshot is current.
     if (unchanged()) return absl::AlreadyExistsError("policy unchanged");
-    return revision() == checked_at ? absl::OkStatus() : check_facts(*snapshot());
+    return revision() == checked_at ? absl::OkStatus() : CheckStoredFacts(**policy, *snapshot(), rejection);
   };
   hooks.on_durable = [&](const store::Committed& c) {
     if (absl::Status s = database_->SetPolicy(*policy); !s.ok()) {

@@ -47,8 +47,11 @@ class Service {
   // compiles or the stored facts do not type-check against it (serving a subset of the facts could
   // allow what a missing fact would deny, e.g. under `not`).
   // `agents_config` configures the agent registry, grants and /v1/check (src/agents/).
+  // With a store shared by several nodes (PostgreSQL), the service also applies the writes other
+  // nodes commit, in revision order, and reloads agents and grants they change.
   static absl::StatusOr<std::unique_ptr<Service>> Open(std::unique_ptr<store::Store> store,
                                                        agents::Config agents_config = {});
+  ~Service();  // stops following the store before the members its callbacks use are destroyed
 
   // --- Reads: wait-free, from memory, any thread.
   std::shared_ptr<const Snapshot> snapshot() const { return database_->snapshot(); }
@@ -80,11 +83,20 @@ class Service {
   // InvalidArgument); other errors are storage failures.
   absl::StatusOr<PolicyUpload> UploadPolicy(const std::string& filename, const std::string& source,
                                             PolicyRejection* rejection);
+  // What UploadPolicy checks, without storing anything (POST /v1/policy/validate): compiles
+  // `source`, runs its tests (their results go to `*report` when given and all pass) and checks the
+  // stored facts against it. A rejection is InvalidArgument with `*rejection` saying why.
+  absl::StatusOr<std::shared_ptr<const Policy>> CheckPolicy(const std::string& filename, const std::string& source,
+                                                            PolicyRejection* rejection,
+                                                            TestReport* report = nullptr) const;
 
  private:
   Service(std::unique_ptr<store::Store> store, std::unique_ptr<Database> database, uint64_t revision,
           std::shared_ptr<const store::PolicyVersion> version);
   void Diverged(uint64_t revision, const absl::Status& status);
+  // Applies a write another node committed (store::Follower::apply).
+  void ApplyRemote(const store::Mutation& m, const store::Committed& c);
+  static absl::Status CheckStoredFacts(const Policy& policy, const Snapshot& snap, PolicyRejection* rejection);
 
   std::unique_ptr<store::Store> store_;
   std::unique_ptr<Database> database_;

@@ -1,6 +1,7 @@
 // Handlers of the native agent endpoints (docs/agents.md): POST /v1/check and /v1/check/batch,
 // the agent registry under /v1/agents, grants (/v1/grants) and tasks (/v1/tasks/{id}). Bodies are
 // decoded completely, with JSON-pointer errors, before anything is evaluated, counted or stored.
+#include <boost/asio/post.hpp>
 #include <boost/json.hpp>
 
 #include "absl/strings/str_cat.h"
@@ -15,6 +16,7 @@
 namespace mandate::server {
 
 namespace json = boost::json;
+namespace net = boost::asio;
 using store::EncodeFact;
 using store::EncodeTypedValue;
 
@@ -95,7 +97,9 @@ absl::StatusOr<agents::CheckRequest> DecodeCheck(const json::value& v, const Jso
                                                  bool trusted_time, int64_t now_unix) {
   MANDATE_ASSIGN_OR_RETURN(const json::object* o, AsObject(v, at));
   MANDATE_RETURN_IF_ERROR(
-      OnlyKeys(*o, {"actor", "on_behalf_of", "action", "resource", "context", "context_facts", "time", "explain"}, at));
+      OnlyKeys(*o, {"actor", "on_behalf_of", "action", "resource", "context", "context_facts", "time", "explain",
+                    "arguments"},
+               at));
   agents::CheckRequest req;
   MANDATE_ASSIGN_OR_RETURN(req.actor, RequiredValue(*o, "actor", at));
   MANDATE_ASSIGN_OR_RETURN(req.action, RequiredString(*o, "action", at));
@@ -145,6 +149,8 @@ absl::StatusOr<agents::CheckRequest> DecodeCheck(const json::value& v, const Jso
     if (!e->is_bool()) return at.Key("explain").Error("expected true or false");
     req.explain = e->get_bool();
   }
+  // Any JSON (null included): an approval binds to its digest (docs/approvals.md).
+  if (const json::value* a = o->if_contains("arguments")) req.arguments_digest = agents::ArgumentsDigest(*a);
   return req;
 }
 
@@ -155,7 +161,7 @@ json::object DecisionJson(const agents::CheckResult& r, uint64_t revision, const
     if (reason.code == agents::kRateLimited && r.retry_after_seconds) o["retry_after_seconds"] = *r.retry_after_seconds;
     reasons.push_back(std::move(o));
   }
-  json::object out{{"decision", r.allowed ? "allow" : "deny"},
+  json::object out{{"decision", r.allowed ? "allow" : r.approval_required ? "approval_required" : "deny"},
                    {"allowed", r.allowed},
                    {"reasons", std::move(reasons)},
                    {"revision", std::to_string(revision)},
@@ -177,6 +183,8 @@ json::object DecisionJson(const agents::CheckResult& r, uint64_t revision, const
 void AuditCheck(Call& c, const agents::CheckRequest& req, const agents::CheckResult& r, const std::string& agent_type,
                 const json::value& request) {
   audit::Entry& e = c.Audit(DecisionRecord(req.actor, req.action, ToString(req.resource), r.allowed));
+  if (r.approval_required) e.decision = "approval_required";
+  if (r.approval) e.detail["approval"] = r.approval->id;
   for (const TypedValue& p : req.on_behalf_of) e.chain.push_back(ToString(p));
   e.agent = req.actor.type == agent_type;
   for (const agents::Reason& reason : r.reasons) e.reasons.push_back(absl::StrCat(reason.code, ": ", reason.message));
@@ -254,13 +262,29 @@ int64_t NowUnix() { return absl::ToUnixSeconds(absl::Now()); }
 
 absl::StatusOr<Reply> Api::V1Check(Call& c) {
   MANDATE_ASSIGN_OR_RETURN(json::value body, ParseJsonBody(c.request.body()));
+  MANDATE_ASSIGN_OR_RETURN(int64_t wait_seconds, TakeWaitSeconds(&body));
   const std::shared_ptr<const Snapshot> snap = service_.snapshot();
   MANDATE_ASSIGN_OR_RETURN(agents::CheckRequest req,
                            DecodeCheck(body, kRoot, *snap->policy(), c.role == Role::kAdmin, NowUnix()));
-  const agents::CheckResult r = service_.agents().Check(*snap, req);
+  // Evaluated here, on the I/O thread; only a request that needs approval goes on to the store.
+  agents::CheckResult r = service_.agents().Evaluate(*snap, req);
+  if (r.approval_step) return ApprovalCheck(std::move(req), std::move(r), std::move(body), wait_seconds);
+  return CheckAnswer(c, req, r, body, snap->revision(), c.request_id);
+}
+
+Reply Api::CheckAnswer(Call& c, const agents::CheckRequest& req, const agents::CheckResult& r,
+                       const json::value& request, uint64_t revision, const std::string& request_id) {
   metrics_.RecordDecision(r.allowed);
-  AuditCheck(c, req, r, service_.agents().config().actor_type, body);
-  return Reply{200, DecisionJson(r, snap->revision(), c.request_id)};
+  AuditCheck(c, req, r, service_.agents().config().actor_type, request);
+  AuditApprovalEvents(c, r.approval_events);
+  json::object out = DecisionJson(r, revision, request_id);
+  if (r.approval) {
+    out["approval"] = json::object{{"id", r.approval->id},
+                                   {"status", r.approval->status},
+                                   {"expires_at", FormatTime(r.approval->expires_at)},
+                                   {"url", absl::StrCat(PublicBase(c), "/ui/#/approvals/", r.approval->id)}};
+  }
+  return Reply{200, std::move(out)};
 }
 
 absl::StatusOr<Reply> Api::V1CheckBatch(Call& c) {
@@ -281,14 +305,32 @@ absl::StatusOr<Reply> Api::V1CheckBatch(Call& c) {
                                                                    *snap->policy(), c.role == Role::kAdmin, now));
     requests.push_back(std::move(req));
   }
-  json::array decisions;
-  for (size_t i = 0; i < requests.size(); ++i) {
-    const agents::CheckResult r = service_.agents().Check(*snap, requests[i]);
-    metrics_.RecordDecision(r.allowed);
-    AuditCheck(c, requests[i], r, service_.agents().config().actor_type, (*checks)[i]);
-    decisions.push_back(DecisionJson(r, snap->revision(), absl::StrCat(c.request_id, "/", i)));
+  std::vector<agents::CheckResult> results;
+  bool approvals = false;
+  for (const agents::CheckRequest& req : requests) {
+    results.push_back(service_.agents().Evaluate(*snap, req));
+    approvals = approvals || results.back().approval_step.has_value();
   }
-  return Reply{200, json::object{{"decisions", std::move(decisions)}, {"request_id", c.request_id}}};
+  auto answer = [this, snap, requests = std::move(requests), body = std::move(body)](
+                    Call& call, std::vector<agents::CheckResult>& results) {
+    json::array decisions;
+    for (size_t i = 0; i < requests.size(); ++i) {
+      service_.agents().FinishApproval(requests[i], &results[i]);  // a no-op unless it needs an approval
+      decisions.push_back(CheckAnswer(call, requests[i], results[i], body.at("checks").at(i), snap->revision(),
+                                      absl::StrCat(call.request_id, "/", i))
+                              .body);
+    }
+    return Reply{200, json::object{{"decisions", std::move(decisions)}, {"request_id", call.request_id}}};
+  };
+  if (!approvals) return answer(c, results);
+  // The approval steps touch the store: they run on the blocking pool, never on the I/O thread.
+  Reply later;
+  later.later = [this, answer = std::move(answer), results = std::move(results)](std::shared_ptr<Call> call) mutable {
+    net::post(blocking_, [this, call, answer = std::move(answer), results = std::move(results)]() mutable {
+      Finish(*call, answer(*call, results));
+    });
+  };
+  return later;
 }
 
 absl::StatusOr<Reply> Api::V1CreateAgent(Call& c) {
@@ -423,6 +465,12 @@ absl::StatusOr<Reply> Api::V1Grant(Call& c) {
   AuditAdmin(c, "grant", std::move(detail));
   MANDATE_ASSIGN_OR_RETURN(json::value out, StoreGrant(std::move(grant)));
   return Reply{201, std::move(out)};
+}
+
+absl::StatusOr<Reply> Api::V1ListGrants(Call& c) {
+  json::array grants;
+  for (const store::GrantRecord& g : service_.agents().ActiveGrants(NowUnix())) grants.push_back(GrantJson(g));
+  return Reply{200, json::object{{"grants", std::move(grants)}}};
 }
 
 absl::StatusOr<Reply> Api::V1GetTask(Call& c) {

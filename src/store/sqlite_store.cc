@@ -6,9 +6,7 @@
 // so that a failing write rolls back alone; then it wakes them. While it syncs, new writers queue up
 // and form the next group. A policy upload always commits in a group of its own so that `validate`
 // hooks of later writes see it applied.
-#include <condition_variable>
 #include <cstring>
-#include <deque>
 #include <filesystem>
 #include <functional>
 #include <map>
@@ -21,14 +19,17 @@
 #include <unistd.h>
 
 #include "absl/strings/str_cat.h"
-#include "absl/time/clock.h"
-#include "absl/time/time.h"
 
 #include "store/store.h"
+#include "store/store_internal.h"
 #include "store/wire_json.h"
 
 namespace mandate::store {
 namespace {
+
+using internal::GroupCommitQueue;
+using internal::kApprovalColumns;
+using internal::NowRfc3339;
 
 // Schema migrations, applied in order; schema_version holds the number of the last one applied.
 // Never edit a released migration; append a new one.
@@ -64,10 +65,22 @@ constexpr const char* kMigrations[] = {
     CREATE INDEX grants_by_task ON grants(task);
     CREATE INDEX grants_by_expiry ON grants(expires_at) WHERE expires_at IS NOT NULL;
     )sql",
+    // 3: human approvals (on_behalf_of as a JSON array of {"type","id"}; times in unix seconds).
+    R"sql(
+    CREATE TABLE approvals(
+      id TEXT PRIMARY KEY, request_key TEXT NOT NULL, status TEXT NOT NULL,
+      actor_type TEXT NOT NULL, actor_id TEXT NOT NULL, on_behalf_of TEXT NOT NULL, action TEXT NOT NULL,
+      resource_type TEXT NOT NULL, resource_id TEXT NOT NULL, context TEXT NOT NULL,
+      arguments_digest TEXT NOT NULL, reasons TEXT NOT NULL, created_at INTEGER NOT NULL,
+      expires_at INTEGER NOT NULL, decided_at INTEGER, approver_type TEXT NOT NULL,
+      approver_id TEXT NOT NULL, note TEXT NOT NULL, uses_left INTEGER NOT NULL) WITHOUT ROWID;
+    CREATE INDEX approvals_by_key ON approvals(request_key, status);
+    CREATE INDEX approvals_by_actor ON approvals(actor_type, actor_id, status);
+    CREATE INDEX approvals_by_status ON approvals(status, expires_at);
+    CREATE INDEX approvals_by_created ON approvals(created_at, id);
+    )sql",
 };
 constexpr int kSchemaVersion = sizeof(kMigrations) / sizeof(kMigrations[0]);
-
-std::string NowRfc3339() { return absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", absl::Now(), absl::UTCTimeZone()); }
 
 // A prepared statement; reset (not finalized) between uses.
 class Stmt {
@@ -108,7 +121,7 @@ class Stmt {
 
 class SqliteStore final : public Store {
  public:
-  SqliteStore(SqliteOptions options, int lock_fd) : options_(options), lock_fd_(lock_fd) {}
+  SqliteStore(SqliteOptions options, int lock_fd) : lock_fd_(lock_fd), queue_(options.max_group_changes) {}
   ~SqliteStore() override {
     stmts_.clear();
     pattern_deletes_.clear();
@@ -137,21 +150,24 @@ class SqliteStore final : public Store {
   absl::StatusOr<TaskRecord> CompleteTask(const std::string& id) override;
   absl::StatusOr<TaskRecord> GetTask(const std::string& id) override;
   absl::StatusOr<int64_t> PurgeExpiredGrants(int64_t now_unix) override;
+  absl::StatusOr<ApprovalResolution> ResolveApproval(const ApprovalRecord& fresh, int64_t now_unix,
+                                                     int64_t max_pending) override;
+  absl::StatusOr<ApprovalRecord> GetApproval(const std::string& id, int64_t now_unix) override;
+  absl::StatusOr<std::vector<ApprovalRecord>> ListApprovals(const ApprovalFilter& filter) override;
+  absl::StatusOr<ApprovalRecord> DecideApproval(const std::string& id, const ApprovalDecision& decision) override;
+  absl::StatusOr<std::vector<ApprovalRecord>> ExpireApprovals(int64_t now_unix) override;
 
  private:
+  // Runs a cached approvals SELECT (columns kApprovalColumns) bound by `bind`; call with conn_mu_ held.
+  absl::StatusOr<std::vector<ApprovalRecord>> QueryApprovals(const std::string& sql,
+                                                             const std::function<void(Stmt&)>& bind);
+  absl::Status InsertApproval(const ApprovalRecord& a);
   // Runs `body` in its own IMMEDIATE transaction (committed if it returns OK, else rolled back).
   // Callers hold conn_mu_; a group commit holds it for its whole transaction, so these never nest.
   absl::Status InTransaction(const std::function<absl::Status()>& body);
   // The task row (NotFound if none); call with conn_mu_ held.
   absl::StatusOr<TaskRecord> ReadTask(const std::string& id);
-  // A queued Write, owned by the waiting caller's stack frame.
-  struct Writer {
-    const Mutation* mutation = nullptr;
-    const WriteHooks* hooks = nullptr;
-    absl::StatusOr<Committed> result = absl::InternalError("write not committed");
-    bool done = false;
-    std::condition_variable cv;
-  };
+  using Writer = GroupCommitQueue::Writer;
 
   absl::Status Exec(const std::string& sql);
   absl::Status Error(const char* what) const {
@@ -161,7 +177,6 @@ class SqliteStore final : public Store {
   absl::Status Migrate();
   // Prepared statement for a fixed SQL text, created on first use.
   absl::StatusOr<Stmt*> Cached(const std::string& sql);
-  static void LoadPolicyRow(const Stmt& stmt, PolicyVersion* out, bool with_source);
 
   void CommitGroup(const std::vector<Writer*>& group);
   // Stages one mutation inside the open transaction at revision `revision`.
@@ -170,12 +185,10 @@ class SqliteStore final : public Store {
   absl::Status DeletePattern(const FactPattern& pattern);
   absl::Status Log(uint64_t revision, int64_t seq, const std::string& now, std::string_view op, std::string_view data);
 
-  const SqliteOptions options_;
   const int lock_fd_;
   sqlite3* db_ = nullptr;
 
-  std::mutex queue_mu_;  // guards queue_ and Writer::done/result handoff
-  std::deque<Writer*> queue_;
+  GroupCommitQueue queue_;
 
   std::mutex conn_mu_;  // guards db_, the statements and revision_
   uint64_t revision_ = 0;
@@ -274,13 +287,7 @@ absl::StatusOr<LoadedState> SqliteStore::Load() {
     return s;
   }
   int rc;
-  while ((rc = q.Step()) == SQLITE_ROW) {
-    Fact f;
-    f.predicate = q.Text(0);
-    const int64_t arity = std::clamp<int64_t>(q.Int(1), 0, kMaxFactArgs);
-    for (int i = 0; i < arity; ++i) f.args.push_back(TypedValue{q.Text(2 + 2 * i), q.Text(3 + 2 * i)});
-    state.facts.push_back(std::move(f));
-  }
+  while ((rc = q.Step()) == SQLITE_ROW) state.facts.push_back(internal::DecodeFactRow(q));
   if (rc != SQLITE_DONE) return Error("reading facts");
   Stmt p;
   if (absl::Status s = p.Prepare(db_,
@@ -291,22 +298,11 @@ absl::StatusOr<LoadedState> SqliteStore::Load() {
   }
   rc = p.Step();
   if (rc == SQLITE_ROW) {
-    PolicyVersion v;
-    LoadPolicyRow(p, &v, true);
-    state.policy = std::move(v);
+    state.policy = internal::DecodePolicyRow(p, 0, true);
   } else if (rc != SQLITE_DONE) {
     return Error("reading policy versions");
   }
   return state;
-}
-
-void SqliteStore::LoadPolicyRow(const Stmt& stmt, PolicyVersion* out, bool with_source) {
-  out->version = stmt.Int(0);
-  out->revision = static_cast<uint64_t>(stmt.Int(1));
-  out->sha256 = stmt.Text(2);
-  out->filename = stmt.Text(3);
-  if (with_source) out->source = stmt.Text(4);
-  out->created_at = stmt.Text(5);
 }
 
 absl::StatusOr<std::map<std::string, uint64_t>> SqliteStore::CountFacts() {
@@ -330,11 +326,7 @@ absl::StatusOr<std::vector<PolicyVersion>> SqliteStore::ListPolicyVersions() {
   }
   std::vector<PolicyVersion> out;
   int rc;
-  while ((rc = q.Step()) == SQLITE_ROW) {
-    PolicyVersion v;
-    LoadPolicyRow(q, &v, false);
-    out.push_back(std::move(v));
-  }
+  while ((rc = q.Step()) == SQLITE_ROW) out.push_back(internal::DecodePolicyRow(q, 0, false));
   if (rc != SQLITE_DONE) return Error("listing policy versions");
   return out;
 }
@@ -352,9 +344,7 @@ absl::StatusOr<PolicyVersion> SqliteStore::GetPolicyVersion(int64_t version) {
   const int rc = q.Step();
   if (rc == SQLITE_DONE) return absl::NotFoundError(absl::StrCat("no policy version ", version));
   if (rc != SQLITE_ROW) return Error("reading a policy version");
-  PolicyVersion v;
-  LoadPolicyRow(q, &v, true);
-  return v;
+  return internal::DecodePolicyRow(q, 0, true);
 }
 
 absl::StatusOr<std::vector<ChangelogEntry>> SqliteStore::ChangesSince(uint64_t after, size_t limit) {
@@ -392,10 +382,7 @@ absl::StatusOr<std::vector<AgentRecord>> SqliteStore::ListAgents() {
   if (!q.ok()) return q.status();
   std::vector<AgentRecord> out;
   int rc;
-  while ((rc = (*q)->Step()) == SQLITE_ROW) {
-    const Stmt& r = **q;
-    out.push_back(AgentRecord{r.Text(0), TypedValue{r.Text(1), r.Text(2)}, r.Text(3), r.Text(4), r.Text(5), r.Text(6)});
-  }
+  while ((rc = (*q)->Step()) == SQLITE_ROW) out.push_back(internal::DecodeAgentRow(**q));
   (*q)->Reset();
   if (rc != SQLITE_DONE) return Error("listing agents");
   return out;
@@ -461,13 +448,7 @@ absl::StatusOr<TaskRecord> SqliteStore::ReadTask(const std::string& id) {
 }
 
 absl::Status SqliteStore::AddGrants(std::vector<GrantRecord>* grants) {
-  for (size_t i = 0; i < grants->size(); ++i) {
-    const GrantRecord& g = (*grants)[i];
-    if (g.fact.predicate.empty() || g.fact.args.size() > kMaxFactArgs) {
-      return absl::InvalidArgumentError(absl::StrCat("grant ", i, ": a fact needs a predicate and at most ",
-                                                     kMaxFactArgs, " arguments"));
-    }
-  }
+  if (absl::Status s = internal::CheckGrantFacts(*grants); !s.ok()) return s;
   std::lock_guard<std::mutex> l(conn_mu_);
   const std::string now = NowRfc3339();
   std::vector<int64_t> ids;
@@ -475,10 +456,7 @@ absl::Status SqliteStore::AddGrants(std::vector<GrantRecord>* grants) {
     for (const GrantRecord& g : *grants) {
       if (!g.task.empty()) {
         absl::StatusOr<TaskRecord> task = ReadTask(g.task);
-        if (task.ok() && task->status == "completed") {
-          return absl::FailedPreconditionError(
-              absl::StrCat("task \"", g.task, "\" is completed; its grants were revoked for good"));
-        }
+        if (task.ok() && task->status == "completed") return internal::TaskCompletedError(g.task);
         if (!task.ok() && task.status().code() != absl::StatusCode::kNotFound) return task.status();
         if (!task.ok()) {
           absl::StatusOr<Stmt*> ins = Cached("INSERT INTO tasks VALUES(?, 'active', ?, '')");
@@ -502,10 +480,7 @@ absl::Status SqliteStore::AddGrants(std::vector<GrantRecord>* grants) {
     return absl::OkStatus();
   });
   if (!s.ok()) return s;
-  for (size_t i = 0; i < grants->size(); ++i) {
-    (*grants)[i].id = ids[i];
-    (*grants)[i].created_at = now;
-  }
+  internal::AssignGrants(ids, now, grants);
   return absl::OkStatus();
 }
 
@@ -517,19 +492,12 @@ absl::StatusOr<std::vector<GrantRecord>> SqliteStore::ListGrants() {
   absl::Status problem = absl::OkStatus();
   int rc;
   while ((rc = (*q)->Step()) == SQLITE_ROW) {
-    const Stmt& r = **q;
-    absl::StatusOr<Fact> fact = DecodeStoredFact(r.Text(1));
-    if (!fact.ok()) {
-      problem = fact.status();
+    absl::StatusOr<GrantRecord> g = internal::DecodeGrantRow(**q);
+    if (!g.ok()) {
+      problem = g.status();
       break;
     }
-    GrantRecord g;
-    g.id = r.Int(0);
-    g.fact = *std::move(fact);
-    g.task = r.Text(2);
-    if (!r.IsNull(3)) g.expires_at = r.Int(3);
-    g.created_at = r.Text(4);
-    out.push_back(std::move(g));
+    out.push_back(*std::move(g));
   }
   (*q)->Reset();
   if (!problem.ok()) return problem;
@@ -549,9 +517,7 @@ absl::StatusOr<TaskRecord> SqliteStore::CompleteTask(const std::string& id) {
     if (absl::Status st = StepDone(**del, "revoking a task's grants"); !st.ok()) return st;
     absl::StatusOr<Stmt*> up = Cached("UPDATE tasks SET status = 'completed', completed_at = ? WHERE id = ?");
     if (!up.ok()) return up.status();
-    out->status = "completed";
-    out->completed_at = NowRfc3339();
-    out->grants = 0;
+    internal::MarkCompleted(&*out);
     (*up)->Bind(1, out->completed_at);
     (*up)->Bind(2, id);
     return StepDone(**up, "completing a task");
@@ -574,61 +540,204 @@ absl::StatusOr<int64_t> SqliteStore::PurgeExpiredGrants(int64_t now_unix) {
   return static_cast<int64_t>(sqlite3_changes(db_));
 }
 
-// Checks what the schema can hold, before a write is queued.
-absl::Status CheckShape(const Mutation& m) {
-  if (m.kind != Mutation::Kind::kChanges) return absl::OkStatus();
-  for (size_t i = 0; i < m.changes.size(); ++i) {
-    const Change& c = m.changes[i];
-    const bool insert = c.kind == Change::Kind::kInsert;
-    const std::string& predicate = insert ? c.fact.predicate : c.pattern.predicate;
-    const size_t arity = insert ? c.fact.args.size() : c.pattern.arg_types.size();
-    if (predicate.empty()) return absl::InvalidArgumentError(absl::StrCat("change ", i, ": empty predicate"));
-    if (arity > kMaxFactArgs) {
-      return absl::InvalidArgumentError(absl::StrCat("change ", i, ": ", predicate, " has ", arity,
-                                                     " arguments; at most ", kMaxFactArgs, " are allowed"));
+absl::StatusOr<std::vector<ApprovalRecord>> SqliteStore::QueryApprovals(const std::string& sql,
+                                                                        const std::function<void(Stmt&)>& bind) {
+  absl::StatusOr<Stmt*> q = Cached(sql);
+  if (!q.ok()) return q.status();
+  Stmt& r = **q;
+  bind(r);
+  std::vector<ApprovalRecord> out;
+  absl::Status problem = absl::OkStatus();
+  int rc;
+  while ((rc = r.Step()) == SQLITE_ROW) {
+    absl::StatusOr<ApprovalRecord> a = internal::DecodeApprovalRow(r);
+    if (!a.ok()) {
+      problem = a.status();
+      break;
     }
-    if (!insert && c.pattern.arg_ids.size() != arity) {
-      return absl::InvalidArgumentError(absl::StrCat("change ", i, ": pattern ", predicate, " has ", arity,
-                                                     " types but ", c.pattern.arg_ids.size(), " ids"));
-    }
+    out.push_back(*std::move(a));
   }
+  r.Reset();
+  if (!problem.ok()) return problem;
+  if (rc != SQLITE_DONE) return Error("reading approvals");
+  return out;
+}
+
+absl::Status SqliteStore::InsertApproval(const ApprovalRecord& a) {
+  absl::StatusOr<Stmt*> ins = Cached(absl::StrCat("INSERT INTO approvals(", kApprovalColumns,
+                                                  ") VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"));
+  if (!ins.ok()) return ins.status();
+  Stmt& q = **ins;
+  const std::string chain = internal::EncodeChain(a.on_behalf_of);
+  q.Bind(1, a.id);
+  q.Bind(2, a.request_key);
+  q.Bind(3, a.status);
+  q.Bind(4, a.actor.type);
+  q.Bind(5, a.actor.id);
+  q.Bind(6, chain);
+  q.Bind(7, a.action);
+  q.Bind(8, a.resource.type);
+  q.Bind(9, a.resource.id);
+  q.Bind(10, a.context_json);
+  q.Bind(11, a.arguments_digest);
+  q.Bind(12, a.reasons_json);
+  q.Bind(13, a.created_at);
+  q.Bind(14, a.expires_at);
+  if (a.decided_at) q.Bind(15, *a.decided_at);
+  q.Bind(16, a.approver.type);
+  q.Bind(17, a.approver.id);
+  q.Bind(18, a.note);
+  q.Bind(19, a.uses_left);
+  const int rc = q.Step();
+  q.Reset();
+  if (rc == SQLITE_CONSTRAINT_PRIMARYKEY) return absl::AlreadyExistsError(absl::StrCat("approval id ", a.id, " is taken"));
+  if (rc != SQLITE_DONE) return Error("storing an approval");
   return absl::OkStatus();
 }
 
-absl::StatusOr<Committed> SqliteStore::Write(const Mutation& mutation, const WriteHooks& hooks) {
-  if (absl::Status s = CheckShape(mutation); !s.ok()) return s;
-  Writer w;
-  w.mutation = &mutation;
-  w.hooks = &hooks;
-  std::unique_lock<std::mutex> l(queue_mu_);
-  queue_.push_back(&w);
-  while (!w.done && &w != queue_.front()) w.cv.wait(l);
-  if (w.done) return std::move(w.result);
+absl::StatusOr<ApprovalResolution> SqliteStore::ResolveApproval(const ApprovalRecord& fresh, int64_t now_unix,
+                                                                int64_t max_pending) {
+  auto by_key = [&](Stmt& q) {
+    q.Bind(1, fresh.request_key);
+    q.Bind(2, now_unix);
+  };
+  internal::ResolveApprovalOps ops;
+  ops.find_approved = [&] {
+    return QueryApprovals(absl::StrCat("SELECT ", kApprovalColumns,
+                                       " FROM approvals WHERE request_key = ? AND status = 'approved' AND expires_at > ? "
+                                       "AND uses_left > 0 ORDER BY created_at, id LIMIT 1"),
+                          by_key);
+  };
+  ops.store_use = [&](const ApprovalRecord& a) -> absl::Status {
+    absl::StatusOr<Stmt*> up = Cached("UPDATE approvals SET uses_left = ?, status = ? WHERE id = ?");
+    if (!up.ok()) return up.status();
+    (*up)->Bind(1, a.uses_left);
+    (*up)->Bind(2, a.status);
+    (*up)->Bind(3, a.id);
+    return StepDone(**up, "using an approval");
+  };
+  ops.find_open = [&] {
+    return QueryApprovals(
+        absl::StrCat("SELECT ", kApprovalColumns,
+                     " FROM approvals WHERE request_key = ? AND status IN ('pending', 'denied') AND expires_at > ? "
+                     "ORDER BY created_at DESC, id DESC LIMIT 1"),
+        by_key);
+  };
+  ops.count_pending = [&]() -> absl::StatusOr<int64_t> {
+    absl::StatusOr<Stmt*> count = Cached(
+        "SELECT COUNT(*) FROM approvals WHERE actor_type = ? AND actor_id = ? AND status = 'pending' AND expires_at > ?");
+    if (!count.ok()) return count.status();
+    (*count)->Bind(1, fresh.actor.type);
+    (*count)->Bind(2, fresh.actor.id);
+    (*count)->Bind(3, now_unix);
+    const int rc = (*count)->Step();
+    const int64_t pending = rc == SQLITE_ROW ? (*count)->Int(0) : 0;
+    (*count)->Reset();
+    if (rc != SQLITE_ROW) return Error("counting pending approvals");
+    return pending;
+  };
+  ops.insert_fresh = [&] { return InsertApproval(fresh); };
+  std::lock_guard<std::mutex> l(conn_mu_);
+  ApprovalResolution out;
+  absl::Status s = InTransaction([&] { return internal::ResolveApprovalSteps(fresh, max_pending, ops, &out); });
+  if (!s.ok()) return s;
+  out.record.status = ApprovalStatusAt(out.record, now_unix);
+  return out;
+}
 
-  // This writer leads: take it and the writers behind it, up to a policy upload or the size cap.
-  std::vector<Writer*> group{&w};
-  if (mutation.kind != Mutation::Kind::kPolicy) {
-    size_t changes = mutation.changes.size();
-    for (size_t i = 1; i < queue_.size(); ++i) {
-      const Mutation& next = *queue_[i]->mutation;
-      if (next.kind == Mutation::Kind::kPolicy) break;
-      changes += next.changes.size();
-      if (changes > options_.max_group_changes) break;
-      group.push_back(queue_[i]);
-    }
+absl::StatusOr<ApprovalRecord> SqliteStore::GetApproval(const std::string& id, int64_t now_unix) {
+  std::lock_guard<std::mutex> l(conn_mu_);
+  absl::StatusOr<std::vector<ApprovalRecord>> found = QueryApprovals(
+      absl::StrCat("SELECT ", kApprovalColumns, " FROM approvals WHERE id = ?"), [&](Stmt& q) { q.Bind(1, id); });
+  if (!found.ok()) return found.status();
+  return internal::FoundApproval(*std::move(found), id, now_unix);
+}
+
+absl::StatusOr<std::vector<ApprovalRecord>> SqliteStore::ListApprovals(const ApprovalFilter& filter) {
+  // The status condition on the status as seen at now (stored pending/approved may have expired).
+  std::string where = "1";
+  if (filter.status == "pending" || filter.status == "approved") {
+    where = "status = ?1 AND expires_at > ?2";
+  } else if (filter.status == "expired") {
+    where = "(status = 'expired' OR (status IN ('pending', 'approved') AND expires_at <= ?2))";
+  } else if (!filter.status.empty()) {
+    where = "status = ?1";
   }
-  l.unlock();
-  CommitGroup(group);
-  l.lock();
-  for (Writer* g : group) {
-    queue_.pop_front();
-    if (g != &w) {
-      g->done = true;
-      g->cv.notify_one();
-    }
-  }
-  if (!queue_.empty()) queue_.front()->cv.notify_one();
-  return std::move(w.result);
+  if (filter.actor) absl::StrAppend(&where, " AND actor_type = ?3 AND actor_id = ?4");
+  std::lock_guard<std::mutex> l(conn_mu_);
+  absl::StatusOr<std::vector<ApprovalRecord>> found =
+      QueryApprovals(absl::StrCat("SELECT ", kApprovalColumns, " FROM approvals WHERE ", where,
+                                  " ORDER BY created_at DESC, id DESC LIMIT ?5"),
+                     [&](Stmt& q) {
+                       q.Bind(1, filter.status);
+                       q.Bind(2, filter.now_unix);
+                       if (filter.actor) {
+                         q.Bind(3, filter.actor->type);
+                         q.Bind(4, filter.actor->id);
+                       }
+                       q.Bind(5, static_cast<int64_t>(std::min<size_t>(filter.limit, INT64_MAX)));
+                     });
+  if (!found.ok()) return found.status();
+  for (ApprovalRecord& a : *found) a.status = ApprovalStatusAt(a, filter.now_unix);
+  return found;
+}
+
+absl::StatusOr<ApprovalRecord> SqliteStore::DecideApproval(const std::string& id, const ApprovalDecision& decision) {
+  std::lock_guard<std::mutex> l(conn_mu_);
+  ApprovalRecord out;
+  absl::Status s = InTransaction([&]() -> absl::Status {
+    absl::StatusOr<std::vector<ApprovalRecord>> found = QueryApprovals(
+        absl::StrCat("SELECT ", kApprovalColumns, " FROM approvals WHERE id = ?"), [&](Stmt& q) { q.Bind(1, id); });
+    if (!found.ok()) return found.status();
+    absl::StatusOr<ApprovalRecord> a = internal::FoundApproval(*std::move(found), id, decision.decided_at);
+    if (!a.ok()) return a.status();
+    out = *std::move(a);
+    if (absl::Status st = internal::ApplyDecision(id, decision, &out); !st.ok()) return st;
+    absl::StatusOr<Stmt*> up = Cached(
+        "UPDATE approvals SET status = ?, decided_at = ?, approver_type = ?, approver_id = ?, note = ?, "
+        "uses_left = ?, expires_at = ? WHERE id = ? AND status = 'pending'");
+    if (!up.ok()) return up.status();
+    Stmt& q = **up;
+    q.Bind(1, out.status);
+    q.Bind(2, *out.decided_at);
+    q.Bind(3, out.approver.type);
+    q.Bind(4, out.approver.id);
+    q.Bind(5, out.note);
+    q.Bind(6, out.uses_left);
+    q.Bind(7, out.expires_at);
+    q.Bind(8, id);
+    return StepDone(q, "deciding an approval");
+  });
+  if (!s.ok()) return s;
+  out.status = ApprovalStatusAt(out, decision.decided_at);
+  return out;
+}
+
+absl::StatusOr<std::vector<ApprovalRecord>> SqliteStore::ExpireApprovals(int64_t now_unix) {
+  std::lock_guard<std::mutex> l(conn_mu_);
+  std::vector<ApprovalRecord> out;
+  absl::Status s = InTransaction([&]() -> absl::Status {
+    absl::StatusOr<std::vector<ApprovalRecord>> found =
+        QueryApprovals(absl::StrCat("SELECT ", kApprovalColumns,
+                                    " FROM approvals WHERE status IN ('pending', 'approved') AND expires_at <= ? "
+                                    "ORDER BY created_at, id"),
+                       [&](Stmt& q) { q.Bind(1, now_unix); });
+    if (!found.ok()) return found.status();
+    absl::StatusOr<Stmt*> up = Cached(
+        "UPDATE approvals SET status = 'expired' WHERE status IN ('pending', 'approved') AND expires_at <= ?");
+    if (!up.ok()) return up.status();
+    (*up)->Bind(1, now_unix);
+    if (absl::Status st = StepDone(**up, "expiring approvals"); !st.ok()) return st;
+    out = *std::move(found);
+    return absl::OkStatus();
+  });
+  if (!s.ok()) return s;
+  for (ApprovalRecord& a : out) a.status = "expired";
+  return out;
+}
+
+absl::StatusOr<Committed> SqliteStore::Write(const Mutation& mutation, const WriteHooks& hooks) {
+  return queue_.Write(mutation, hooks, [this](const std::vector<Writer*>& group) { CommitGroup(group); });
 }
 
 void SqliteStore::CommitGroup(const std::vector<Writer*>& group) {
@@ -640,30 +749,16 @@ void SqliteStore::CommitGroup(const std::vector<Writer*>& group) {
       return;
     }
     const std::string now = NowRfc3339();
-    uint64_t revision = revision_;
-    for (Writer* g : group) {
-      if (g->hooks->validate) {
-        if (absl::Status s = g->hooks->validate(); !s.ok()) {
-          g->result = s;
-          continue;
-        }
-      }
-      Committed c;
-      absl::Status s = Exec("SAVEPOINT w");
-      if (s.ok()) s = Stage(*g->mutation, revision + 1, now, &c);
-      if (s.ok()) {
-        s = Exec("RELEASE w");
-      } else {
-        Exec("ROLLBACK TO w; RELEASE w").IgnoreError();
-      }
-      if (!s.ok()) {
-        g->result = s;
-        continue;
-      }
-      revision = c.revision;
-      g->result = std::move(c);
-      committed.push_back(g);
-    }
+    const uint64_t revision = GroupCommitQueue::StageEach(
+        group, revision_,
+        [&](const Mutation& m, uint64_t next, Committed* c) {
+          absl::Status s = Exec("SAVEPOINT w");
+          if (s.ok()) s = Stage(m, next, now, c);
+          if (s.ok()) return Exec("RELEASE w");
+          Exec("ROLLBACK TO w; RELEASE w").IgnoreError();
+          return s;
+        },
+        &committed);
     absl::Status s = absl::OkStatus();
     if (!committed.empty()) {
       absl::StatusOr<Stmt*> up = Cached("UPDATE meta SET value = ? WHERE key = 'revision'");
@@ -681,9 +776,7 @@ void SqliteStore::CommitGroup(const std::vector<Writer*>& group) {
     }
     revision_ = revision;
   }
-  for (Writer* g : committed) {
-    if (g->hooks->on_durable) g->hooks->on_durable(*g->result);
-  }
+  GroupCommitQueue::NotifyDurable(committed);
 }
 
 absl::Status SqliteStore::Stage(const Mutation& m, uint64_t revision, const std::string& now, Committed* out) {
@@ -713,14 +806,8 @@ absl::Status SqliteStore::Stage(const Mutation& m, uint64_t revision, const std:
         (*next)->Reset();
         return Error("numbering the policy version");
       }
-      PolicyVersion v;
-      v.version = (*next)->Int(0);
+      PolicyVersion v = internal::NewPolicyVersion(m, (*next)->Int(0), revision, now);
       (*next)->Reset();
-      v.revision = revision;
-      v.sha256 = Sha256Hex(m.policy_source);
-      v.filename = m.policy_filename;
-      v.source = m.policy_source;
-      v.created_at = now;
       absl::StatusOr<Stmt*> ins = Cached(
           "INSERT INTO policy_versions(version, revision, sha256, filename, source, created_at) "
           "VALUES(?, ?, ?, ?, ?, ?)");

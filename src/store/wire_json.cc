@@ -65,4 +65,31 @@ absl::StatusOr<Fact> DecodeStoredFact(std::string_view text) {
   return f;
 }
 
+absl::StatusOr<FactPattern> DecodeStoredPattern(std::string_view text) {
+  boost::system::error_code ec;
+  json::value v = json::parse(text, ec);
+  const json::object* o = ec ? nullptr : v.if_object();
+  const json::value* predicate = o ? o->if_contains("predicate") : nullptr;
+  const json::value* args = o ? o->if_contains("args") : nullptr;
+  if (predicate == nullptr || !predicate->is_string() || args == nullptr || !args->is_array()) {
+    return absl::DataLossError(absl::StrCat("stored pattern is not a pattern: ", std::string(text)));
+  }
+  FactPattern p;
+  p.predicate = std::string(predicate->get_string());
+  // A string or null, else nothing.
+  auto field = [](const json::object* a, const char* key) -> std::optional<std::optional<std::string>> {
+    const json::value* f = a ? a->if_contains(key) : nullptr;
+    if (f == nullptr || !(f->is_string() || f->is_null())) return std::nullopt;
+    return f->is_null() ? std::optional<std::string>() : std::optional<std::string>(std::string(f->get_string()));
+  };
+  for (const json::value& a : args->get_array()) {
+    auto t = field(a.if_object(), "type");
+    auto id = field(a.if_object(), "id");
+    if (!t || !id) return absl::DataLossError(absl::StrCat("stored pattern has a malformed argument: ", std::string(text)));
+    p.arg_types.push_back(*std::move(t));
+    p.arg_ids.push_back(*std::move(id));
+  }
+  return p;
+}
+
 }  // namespace mandate::store

@@ -19,6 +19,8 @@ boost::json::object EncodeFactPattern(const FactPattern& pattern);
 // Decodes what EncodeFact wrote (the store reads back its own records; not for untrusted input,
 // which the server decodes with JSON-pointer errors).
 absl::StatusOr<Fact> DecodeStoredFact(std::string_view text);
+// Decodes what EncodeFactPattern wrote (the changelog's delete entries), under the same terms.
+absl::StatusOr<FactPattern> DecodeStoredPattern(std::string_view text);
 
 }  // namespace mandate::store
 

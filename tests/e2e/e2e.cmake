@@ -28,6 +28,24 @@ foreach(test_file ${MANDATE_E2E_TESTS})
     TIMEOUT 300)
 endforeach()
 
+# The web console in a real browser (tests/e2e/ui/*.test.js): Debian's chromium, headless, driven by
+# playwright-core from the same package.json. Screenshots of each page go to <build dir>/ui-artifacts.
+find_program(MANDATE_CHROMIUM NAMES chromium chromium-browser)
+if(MANDATE_CHROMIUM)
+  file(GLOB MANDATE_E2E_UI_TESTS CONFIGURE_DEPENDS ${MANDATE_E2E_DIR}/ui/*.test.js)
+  foreach(test_file ${MANDATE_E2E_UI_TESTS})
+    get_filename_component(test_name ${test_file} NAME_WE)
+    add_test(NAME e2e_ui_${test_name} COMMAND ${MANDATE_E2E_DIR}/run.sh --no-install ${test_file})
+    set_tests_properties(e2e_ui_${test_name} PROPERTIES
+      ENVIRONMENT "MANDATE_BIN=$<TARGET_FILE:mandate>;CHROMIUM=${MANDATE_CHROMIUM};MANDATE_UI_ARTIFACTS=${CMAKE_BINARY_DIR}/ui-artifacts"
+      FIXTURES_REQUIRED e2e_npm
+      LABELS "e2e;ui"
+      TIMEOUT 300)
+  endforeach()
+else()
+  message(STATUS "browser tests of the console not registered: chromium is not installed (scripts/install-deps)")
+endif()
+
 # The OpenID AuthZEN interop suites (../shared/conformance/authzen, or AUTHZEN_SUITE) played against
 # `mandate serve` on each examples/authzen/ scenario by tests/e2e/authzen/run_authzen.js (node only,
 # no npm packages).

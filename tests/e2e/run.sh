@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Runs the end-to-end tests: the official oso-cloud npm clients (2.6.0 and 1.6.1) against a live
+# Runs the end-to-end tests (and, for ui/*.test.js, the console in chromium through playwright-core):
+# the official oso-cloud npm clients (2.6.0 and 1.6.1) against a live
 # `mandate serve --dev`. Each test file starts its own server on a free loopback port.
 #
 #   tests/e2e/run.sh [--install-only | --no-install] [test files...]   (default: every *.test.js)
@@ -62,7 +63,7 @@ if [[ "$mode" != no-install ]]; then
   fi
 fi
 [[ "$mode" == install-only ]] && exit 0
-[[ -d node_modules/oso-cloud && -d node_modules/oso-cloud-1 ]] ||
+[[ -d node_modules/oso-cloud && -d node_modules/oso-cloud-1 && -d node_modules/playwright-core ]] ||
   die "node_modules is incomplete; run $0 --install-only first"
 
 if [[ -z "${MANDATE_BIN:-}" ]]; then

@@ -241,10 +241,15 @@ TEST_F(AgentsApiTest, BatchInsertsMayCarryGrantMetadata) {
   EXPECT_EQ(server_->Post("/api/authorize", authorize).json.at("allowed"), false);
   Batch("[{\"inserts\":[" + FactJson("has_role", {{"Agent", "churn-bot"}, {"String", "viewer"}, {"Account", "42"}}) +
         "],\"mandate\":{\"task\":\"t-9\",\"ttl_seconds\":600}}]");
+  // AuthZEN decisions see grants too.
+  const std::string evaluation =
+      R"({"subject":{"type":"Agent","id":"churn-bot"},"action":{"name":"read"},"resource":{"type":"Account","id":"42"}})";
   EXPECT_EQ(server_->Post("/api/authorize", authorize).json.at("allowed"), true);
+  EXPECT_EQ(server_->Post("/access/v1/evaluation", evaluation).json.at("decision"), true);
   EXPECT_EQ(Check(bot_, {bob_}, "read", account_).at("decision"), "allow");
   ASSERT_EQ(server_->Post("/v1/tasks/t-9/complete", "").status, 200);
   EXPECT_EQ(server_->Post("/api/authorize", authorize).json.at("allowed"), false);
+  EXPECT_EQ(server_->Post("/access/v1/evaluation", evaluation).json.at("decision"), false);
   // A completed task takes no more grants.
   HttpResult r = server_->Post(
       "/v1/grants", "{\"facts\":[" +

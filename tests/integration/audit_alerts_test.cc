@@ -126,6 +126,8 @@ class AlertsTest : public ServerTest {
                            "[[audit.webhooks]]\nname = \"dead\"\nurl = \"http://127.0.0.1:"
                         << dead
                         << "/x\"\nkinds = [\"admin\"]\nmax_attempts = 2\nbackoff_seconds = 0.05\nflush_seconds = 0.05\n"
+                           "[[alerts.owners]]\nowner = \"User:olga\"\nwebhook = \""
+                        << owner_receiver_->Url("/olga") << "\"\n"
                            "[[alerts.rules]]\nname = \"denies\"\ntype = \"deny_burst\"\nthreshold = 3\nwindow_seconds = 60\n"
                            "webhook = \"" << alerts << "\"\n"
                            "[[alerts.rules]]\nname = \"deletes\"\ntype = \"destructive\"\nactions = [\"delete\"]\n"
@@ -141,6 +143,7 @@ class AlertsTest : public ServerTest {
   }
   void SetUp() override {
     receiver_ = std::make_unique<WebhookReceiver>();
+    owner_receiver_ = std::make_unique<WebhookReceiver>();
     ServerTest::SetUp();
   }
   // Alerts of `rule` listed by GET /v1/alerts, once `n` are there or after a few seconds.
@@ -164,6 +167,7 @@ class AlertsTest : public ServerTest {
   }
 
   std::unique_ptr<WebhookReceiver> receiver_;
+  std::unique_ptr<WebhookReceiver> owner_receiver_;  // [[alerts.owners]] User:olga
 };
 
 TEST_F(AlertsTest, EachRuleFiresExactlyWhenItShould) {
@@ -208,6 +212,32 @@ TEST_F(AlertsTest, EachRuleFiresExactlyWhenItShould) {
   // An alert is an audit record.
   HttpResult r = server_->Get("/v1/audit?kind=alert&limit=1000");
   EXPECT_GE(r.json.at("records").as_array().size(), 8u);
+}
+
+TEST_F(AlertsTest, AlertsAboutAnAgentReachItsOwner) {
+  ASSERT_EQ(server_->Post("/v1/agents", R"({"id":"bot","owner":{"type":"User","id":"olga"}})").status, 201);
+  Batch(R"([{"inserts":[{"predicate":"has_role","args":[{"type":"Agent","id":"bot"},{"type":"String","id":"owner"},{"type":"Repo","id":"a"}]}]}])");
+  Decide("Agent", "bot", "delete", "a");
+  Decide("Agent", "bot", "delete", "a");
+  EXPECT_EQ(Alerts("deletes", 1), 1);
+  // The rule's webhook and the owner's both get it, and the record names the owner.
+  EXPECT_EQ(Delivered("deletes", 1), 1);
+  for (int i = 0; i < 100 && owner_receiver_->Count("deletes") < 1; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  EXPECT_EQ(owner_receiver_->Count("deletes"), 1);
+  HttpResult r = server_->Get("/v1/alerts?limit=1000");
+  bool named = false;
+  for (const json::value& a : r.json.at("alerts").as_array()) {
+    if (a.at("rule").as_string() == "deletes") named = a.as_object().contains("owner") && a.at("owner").as_string() == "User:olga";
+  }
+  EXPECT_TRUE(named) << r.body;
+  // Alerts about actors olga does not own stay away from her webhook.
+  Decide("User", "mallory", "read", "a");
+  Decide("User", "mallory", "read", "a");
+  Decide("User", "mallory", "read", "a");
+  EXPECT_EQ(Delivered("denies", 1), 1);
+  EXPECT_EQ(owner_receiver_->Count("denies"), 0);
 }
 
 }  // namespace

@@ -378,12 +378,16 @@ describe("tool pinning", () => {
 
 describe("audit", () => {
   test("checked messages and refused tokens are in the audit log, with arguments only as a digest", async () => {
-    await new Promise((r) => setTimeout(r, 500));  // the log writer commits in the background
-    const out = execFileSync(process.env.MANDATE_BIN, ["audit", "query", "--data-dir", path.join(work, "data"), "--kind", "decision"], {
-      encoding: "utf8",
-    });
-    const records = out.split("\n").filter(Boolean).map((l) => JSON.parse(l));
-    const mcp = records.filter((r) => String(r.api).startsWith("MCP "));
+    // The log writer commits in the background: wait (bounded) for the last records this file made.
+    let mcp = [];
+    for (let i = 0; i < 50; ++i) {
+      const out = execFileSync(process.env.MANDATE_BIN, ["audit", "query", "--data-dir", path.join(work, "data"), "--kind", "decision"], {
+        encoding: "utf8",
+      });
+      mcp = out.split("\n").filter(Boolean).map((l) => JSON.parse(l)).filter((r) => String(r.api).startsWith("MCP "));
+      if (mcp.some((r) => r.resource === "Tool:flaky/mood" && r.decision === "allow")) break;
+      await new Promise((r) => setTimeout(r, 200));
+    }
     const denied = mcp.find((r) => r.api === "MCP tools/call" && r.resource === "Tool:fs/write_file" && r.decision === "deny");
     assert.ok(denied, JSON.stringify(mcp.slice(0, 5)));
     assert.equal(denied.actor, "Agent:claude");

@@ -64,11 +64,11 @@ export async function startMandate({ config, port, dataDir, policy, facts }) {
 }
 
 // An SDK client connected to /mcp/<name> with `Authorization: Bearer <token>`.
-export async function connect(url, token, info = { name: "e2e", version: "1.0.0" }) {
+export async function connect(url, token, info = { name: "e2e", version: "1.0.0" }, capabilities = {}) {
   const transport = new StreamableHTTPClientTransport(new URL(url), {
     requestInit: { headers: { Authorization: `Bearer ${token}` } },
   });
-  const client = new Client(info, { capabilities: {} });
+  const client = new Client(info, { capabilities });
   await client.connect(transport);
   return { client, transport };
 }
@@ -96,3 +96,16 @@ export const initialize = (id = 1) => ({
   method: "initialize",
   params: { protocolVersion: "2025-06-18", capabilities: {}, clientInfo: { name: "raw", version: "1" } },
 });
+
+// Starts fixtures/http-server.mjs (a Streamable HTTP upstream with a token endpoint) on a free port.
+export async function startFixture(args) {
+  const port = await freePort();
+  const child = spawn(process.execPath, [path.join(here, "fixtures/http-server.mjs"), String(port), ...args], {
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  await new Promise((resolve, reject) => {
+    child.stdout.on("data", (d) => d.toString().includes("listening") && resolve());
+    child.on("exit", (code) => reject(new Error(`fixture exited with ${code}`)));
+  });
+  return { child, url: `http://127.0.0.1:${port}` };
+}

@@ -75,6 +75,8 @@ name = "web"
 url = "https://mcp.example/mcp"
 token_url = "https://as.example/token"
 client_id = "mandate"
+max_concurrency = 3
+required_scopes = ["mcp:tools", "files:read"]
 [[mcp.api_keys]]
 key = "k"
 agent = "claude"
@@ -90,6 +92,9 @@ audience = "https://mandate.example/mcp/fs"
   EXPECT_TRUE(c.upstreams[0].is_stdio());
   EXPECT_EQ(c.upstreams[0].env.at("TOKEN"), "x");
   EXPECT_EQ(c.upstreams[1].auth.kind, UpstreamAuth::Kind::kClientCredentials);
+  EXPECT_EQ(c.upstreams[1].max_concurrency, 3);
+  EXPECT_EQ(c.upstreams[1].required_scopes, (std::vector<std::string>{"mcp:tools", "files:read"}));
+  EXPECT_EQ(c.upstreams[0].max_concurrency, 16);  // the default
   EXPECT_EQ(c.api_keys[0].on_behalf_of, std::vector<std::string>{"alice"});
   EXPECT_EQ(c.jwt_issuers[0].audience, "https://mandate.example/mcp/fs");
 }
@@ -103,6 +108,10 @@ TEST(ConfigTest, ErrorsNameThePlace) {
   EXPECT_FALSE(Load("[[mcp.upstreams]]\nname = \"x\"\ncommand = [\"a\"]\nbogus = 1\n", &c).ok());
   EXPECT_FALSE(Load("[[auth.jwt_issuers]]\nissuer = \"i\"\naudience = \"a\"\n", &c).ok());  // no keys
   EXPECT_FALSE(Load("[[mcp.upstreams]]\nname = \"s\"\ncommand = [\"a\"]\nbearer_token = \"t\"\n", &c).ok());
+  for (const char* n : {"0", "257", "2.5", "\"4\""}) {
+    absl::Status bad = Load(std::string("[[mcp.upstreams]]\nname = \"h\"\nurl = \"http://u\"\nmax_concurrency = ") + n + "\n", &c);
+    EXPECT_NE(bad.message().find("max_concurrency must be an integer from 1 to 256"), std::string::npos) << n << ": " << bad;
+  }
 }
 
 }  // namespace

@@ -104,6 +104,28 @@ TEST_F(ConfigTest, ReadsTheAgentsSection) {
               HasSubstr("agents.actor_type must be a non-empty string"));
 }
 
+TEST_F(ConfigTest, ReadsTheStoreTable) {
+  ServerConfig c;
+  EXPECT_TRUE(c.store.url.empty());  // SQLite by default
+  ASSERT_TRUE(LoadConfigFile(Write(R"(
+[store]
+url = "postgres://mandate@db:5432/mandate"
+auto_migrate = false
+max_staleness_seconds = 2.5
+poll_interval_seconds = 0.25
+)"),
+                             &c)
+                  .ok());
+  EXPECT_EQ(c.store.url, "postgres://mandate@db:5432/mandate");
+  EXPECT_FALSE(c.store.auto_migrate);
+  EXPECT_DOUBLE_EQ(c.store.max_staleness_seconds, 2.5);
+  EXPECT_DOUBLE_EQ(c.store.poll_interval_seconds, 0.25);
+  EXPECT_THAT(std::string(LoadConfigFile(Write("[store]\nurl = \"mysql://x\"\n"), &c).message()),
+              HasSubstr(":2:7: store.url must be a postgres:// or postgresql:// URL"));
+  EXPECT_THAT(std::string(LoadConfigFile(Write("[store]\nurl_typo = 1\n"), &c).message()),
+              HasSubstr("unknown setting store.url_typo"));
+}
+
 TEST(ParseListenTest, AcceptsHostPortAndBracketedIpv6) {
   EXPECT_EQ(*ParseListen("127.0.0.1:8080"), std::make_pair(std::string("127.0.0.1"), uint16_t{8080}));
   EXPECT_EQ(*ParseListen("[::1]:0"), std::make_pair(std::string("::1"), uint16_t{0}));

@@ -48,7 +48,7 @@ TEST_F(SqliteStoreTest, CreatesTheDataDirectoryAndAWalDatabase) {
   store->reset();
   dir_ = nested;
   EXPECT_EQ(Query("PRAGMA journal_mode"), "wal");
-  EXPECT_EQ(Query("SELECT version FROM schema_version"), "2");  // 1: facts; 2: agents, tasks, grants
+  EXPECT_EQ(Query("SELECT version FROM schema_version"), "3");  // 1: facts; 2: agents, tasks, grants; 3: approvals
 }
 
 TEST_F(SqliteStoreTest, ASecondProcessCannotOpenTheSameDataDirectory) {

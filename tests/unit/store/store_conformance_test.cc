@@ -2,17 +2,21 @@
 // StoreBackend to kBackends at the bottom of this file.
 #include <algorithm>
 #include <atomic>
+#include <cctype>
 #include <filesystem>
+#include <fstream>
 #include <functional>
 #include <mutex>
 #include <thread>
 
 #include <stdlib.h>
 
+#include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
 #include "store/store.h"
+#include "../../support/pg_test_env.h"
 
 namespace mandate::store {
 namespace {
@@ -27,7 +31,11 @@ struct StoreBackend {
   // Opens the backend's store for the test-private location `dir`; opening it again after the
   // previous instance is destroyed must see the same data.
   std::function<absl::StatusOr<std::unique_ptr<Store>>(const std::string& dir)> open;
+  // Non-empty: why this backend's tests are skipped on this machine (an explicit opt-out only).
+  std::function<std::string()> skip_reason = [] { return std::string(); };
 };
+// Names the backend in test output (instead of a byte dump).
+void PrintTo(const StoreBackend& backend, std::ostream* os) { *os << backend.name; }
 
 Fact F(std::string predicate, std::vector<TypedValue> args) { return Fact{std::move(predicate), std::move(args)}; }
 TypedValue V(std::string type, std::string id) { return TypedValue{std::move(type), std::move(id)}; }
@@ -62,6 +70,7 @@ class StoreConformanceTest : public ::testing::TestWithParam<StoreBackend> {
     std::string tmpl = (std::filesystem::path(::testing::TempDir()) / "mandate-store-XXXXXX").string();
     ASSERT_NE(mkdtemp(tmpl.data()), nullptr);
     dir_ = tmpl;
+    if (std::string why = GetParam().skip_reason(); !why.empty()) GTEST_SKIP() << why;
     Reopen();
   }
   void TearDown() override {
@@ -284,7 +293,7 @@ TEST_P(StoreConformanceTest, ConcurrentWritersCommitInRevisionOrder) {
     threads.emplace_back([&, t] {
       for (int i = 0; i < kPerThread; ++i) {
         const bool rejected = i % 5 == 4;
-        Fact f = F("has_role", {V("User", "u" + std::to_string(t)), V("String", "r"), V("Org", std::to_string(i))});
+        Fact f = F("has_role", {V("User", absl::StrCat("u", t)), V("String", "r"), V("Org", std::to_string(i))});
         WriteHooks hooks;
         hooks.validate = [rejected] { return rejected ? absl::InvalidArgumentError("rejected") : absl::OkStatus(); };
         hooks.on_durable = [&](const Committed& c) {
@@ -416,9 +425,248 @@ TEST_P(StoreConformanceTest, GrantsTasksCompletionAndPurge) {
   EXPECT_EQ(store_->GetTask("t-1")->status, "completed");
 }
 
+ApprovalRecord Approval(std::string id, std::string key, std::string actor_id = "bot", int64_t created = 1000) {
+  ApprovalRecord a;
+  a.id = std::move(id);
+  a.request_key = std::move(key);
+  a.actor = V("Agent", std::move(actor_id));
+  a.on_behalf_of = {V("User", "alice"), V("User", "bob \"q\"")};
+  a.action = "pay";
+  a.resource = V("Invoice", "42");
+  a.context_json = R"({"intent":"monthly"})";
+  a.arguments_digest = "ab12";
+  a.reasons_json = R"([{"code":"approval_required"}])";
+  a.created_at = created;
+  a.expires_at = created + 100;
+  return a;
+}
+
+ApprovalDecision Decide(bool approve, int64_t at, int64_t uses = 1, int64_t expires_at = 5000) {
+  ApprovalDecision d;
+  d.approve = approve;
+  d.approver = V("User", "carol");
+  d.note = "ok";
+  d.decided_at = at;
+  d.uses = uses;
+  d.expires_at = expires_at;
+  return d;
+}
+
+TEST_P(StoreConformanceTest, ApprovalsResolveDeduplicateAndRoundTrip) {
+  auto r = store_->ResolveApproval(Approval("a1", "k1"), 1000, 10);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->kind, ApprovalResolution::Kind::kCreated);
+  EXPECT_EQ(r->record.status, "pending");
+  // The same request while pending gets the same approval; `fresh` is not stored.
+  r = store_->ResolveApproval(Approval("a2", "k1"), 1050, 10);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->kind, ApprovalResolution::Kind::kPending);
+  EXPECT_EQ(r->record.id, "a1");
+  EXPECT_EQ(store_->GetApproval("a2", 1050).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(store_->ResolveApproval(Approval("a1", "k-other"), 1050, 10).status().code(),
+            absl::StatusCode::kAlreadyExists);
+  Reopen();
+  auto got = store_->GetApproval("a1", 1050);
+  ASSERT_TRUE(got.ok()) << got.status();
+  const ApprovalRecord want = Approval("a1", "k1");
+  EXPECT_EQ(got->request_key, "k1");
+  EXPECT_EQ(got->actor, want.actor);
+  EXPECT_EQ(got->on_behalf_of, want.on_behalf_of);
+  EXPECT_EQ(got->action, "pay");
+  EXPECT_EQ(got->resource, want.resource);
+  EXPECT_EQ(got->context_json, want.context_json);
+  EXPECT_EQ(got->arguments_digest, "ab12");
+  EXPECT_EQ(got->reasons_json, want.reasons_json);
+  EXPECT_EQ(got->created_at, 1000);
+  EXPECT_EQ(got->expires_at, 1100);
+  EXPECT_FALSE(got->decided_at.has_value());
+  EXPECT_TRUE(got->approver.type.empty());
+  EXPECT_EQ(got->uses_left, 0);
+  // Reads report expiry as of their `now`; once expired, the same request opens a new approval.
+  EXPECT_EQ(store_->GetApproval("a1", 1100)->status, "expired");
+  r = store_->ResolveApproval(Approval("a3", "k1", "bot", 1100), 1100, 10);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->kind, ApprovalResolution::Kind::kCreated);
+  EXPECT_EQ(*store_->Revision(), 0u);  // approvals are not facts
+}
+
+TEST_P(StoreConformanceTest, ApprovalsPendingCapCountsUnexpiredPendingPerActor) {
+  ASSERT_TRUE(store_->ResolveApproval(Approval("a1", "k1"), 1000, 2).ok());
+  ASSERT_TRUE(store_->ResolveApproval(Approval("a2", "k2"), 1000, 2).ok());
+  EXPECT_EQ(store_->ResolveApproval(Approval("a3", "k3"), 1000, 2).status().code(),
+            absl::StatusCode::kResourceExhausted);
+  EXPECT_EQ(store_->GetApproval("a3", 1000).status().code(), absl::StatusCode::kNotFound);
+  // Another actor has its own cap; a decided or expired approval no longer counts.
+  EXPECT_TRUE(store_->ResolveApproval(Approval("b1", "kb", "other"), 1000, 2).ok());
+  ASSERT_TRUE(store_->DecideApproval("a1", Decide(false, 1010)).ok());
+  EXPECT_TRUE(store_->ResolveApproval(Approval("a3", "k3", "bot", 1010), 1010, 2).ok());
+  EXPECT_EQ(store_->ResolveApproval(Approval("a4", "k4", "bot", 1050), 1050, 2).status().code(),
+            absl::StatusCode::kResourceExhausted);  // a2 and a3 pending
+  EXPECT_TRUE(store_->ResolveApproval(Approval("a5", "k5", "bot", 1100), 1100, 2).ok());  // a2 expired at 1100
+}
+
+TEST_P(StoreConformanceTest, ApprovalsDecideIsACompareAndSet) {
+  ASSERT_TRUE(store_->ResolveApproval(Approval("a1", "k1"), 1000, 10).ok());
+  ASSERT_TRUE(store_->ResolveApproval(Approval("a2", "k2"), 1000, 10).ok());
+  EXPECT_EQ(store_->DecideApproval("nope", Decide(true, 1010)).status().code(), absl::StatusCode::kNotFound);
+  auto d = store_->DecideApproval("a1", Decide(true, 1010, 2, 2000));
+  ASSERT_TRUE(d.ok()) << d.status();
+  EXPECT_EQ(d->status, "approved");
+  EXPECT_EQ(d->uses_left, 2);
+  EXPECT_EQ(d->expires_at, 2000);
+  EXPECT_EQ(d->decided_at, 1010);
+  EXPECT_EQ(d->approver, V("User", "carol"));
+  EXPECT_EQ(d->note, "ok");
+  EXPECT_EQ(store_->DecideApproval("a1", Decide(false, 1011)).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+  // Deciding an expired approval is refused, and a denial keeps the request's expiry.
+  EXPECT_EQ(store_->DecideApproval("a2", Decide(true, 1100)).status().code(), absl::StatusCode::kFailedPrecondition);
+  ASSERT_TRUE(store_->ResolveApproval(Approval("a3", "k3"), 1000, 10).ok());
+  auto denied = store_->DecideApproval("a3", Decide(false, 1020));
+  ASSERT_TRUE(denied.ok());
+  EXPECT_EQ(denied->status, "denied");
+  EXPECT_EQ(denied->expires_at, 1100);
+  EXPECT_EQ(denied->uses_left, 0);
+  Reopen();
+  EXPECT_EQ(store_->GetApproval("a1", 1500)->status, "approved");
+  EXPECT_EQ(store_->GetApproval("a3", 1500)->status, "denied");
+}
+
+TEST_P(StoreConformanceTest, ApprovalsAreUsedUpAndDeniedOnesAnswerTheirRequest) {
+  ASSERT_TRUE(store_->ResolveApproval(Approval("a1", "k1"), 1000, 10).ok());
+  ASSERT_TRUE(store_->DecideApproval("a1", Decide(true, 1010, 2, 2000)).ok());
+  auto r = store_->ResolveApproval(Approval("x1", "k1"), 1020, 10);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->kind, ApprovalResolution::Kind::kUsed);
+  EXPECT_EQ(r->record.id, "a1");
+  EXPECT_EQ(r->record.uses_left, 1);
+  EXPECT_EQ(r->record.status, "approved");
+  r = store_->ResolveApproval(Approval("x2", "k1"), 1030, 10);
+  EXPECT_EQ(r->kind, ApprovalResolution::Kind::kUsed);
+  EXPECT_EQ(r->record.status, "used");
+  EXPECT_EQ(store_->GetApproval("a1", 1030)->status, "used");
+  // Used up: the next identical request opens a new approval.
+  r = store_->ResolveApproval(Approval("x3", "k1", "bot", 1040), 1040, 10);
+  EXPECT_EQ(r->kind, ApprovalResolution::Kind::kCreated);
+  // A denial answers its request until it expires.
+  ASSERT_TRUE(store_->DecideApproval("x3", Decide(false, 1050)).ok());
+  r = store_->ResolveApproval(Approval("x4", "k1", "bot", 1060), 1060, 10);
+  EXPECT_EQ(r->kind, ApprovalResolution::Kind::kDenied);
+  EXPECT_EQ(r->record.id, "x3");
+  // An approval for another request is not used.
+  ASSERT_TRUE(store_->ResolveApproval(Approval("b1", "k2"), 1000, 10).ok());
+  ASSERT_TRUE(store_->DecideApproval("b1", Decide(true, 1010, 1, 1500)).ok());
+  EXPECT_EQ(store_->ResolveApproval(Approval("y1", "k3"), 1020, 10)->kind, ApprovalResolution::Kind::kCreated);
+  // Nor an expired one.
+  EXPECT_EQ(store_->ResolveApproval(Approval("y2", "k2", "bot", 1500), 1500, 10)->kind,
+            ApprovalResolution::Kind::kCreated);
+}
+
+TEST_P(StoreConformanceTest, ApprovalsLastUseIsTakenOnceUnderConcurrency) {
+  for (int round = 0; round < 5; ++round) {
+    const std::string key = "k" + std::to_string(round), id = "a" + std::to_string(round);
+    ASSERT_TRUE(store_->ResolveApproval(Approval(id, key), 1000, 100).ok());
+    ASSERT_TRUE(store_->DecideApproval(id, Decide(true, 1010, 3, 2000)).ok());
+    std::atomic<int> used{0};
+    std::vector<std::thread> threads;
+    for (int t = 0; t < 8; ++t) {
+      threads.emplace_back([&, t] {
+        auto r = store_->ResolveApproval(Approval(id + "-" + std::to_string(t), key), 1020, 100);
+        ASSERT_TRUE(r.ok()) << r.status();
+        if (r->kind == ApprovalResolution::Kind::kUsed) ++used;
+      });
+    }
+    for (std::thread& t : threads) t.join();
+    EXPECT_EQ(used.load(), 3);
+    EXPECT_EQ(store_->GetApproval(id, 1020)->status, "used");
+  }
+}
+
+TEST_P(StoreConformanceTest, ApprovalsListFiltersByStatusAsSeenNowAndActor) {
+  ASSERT_TRUE(store_->ResolveApproval(Approval("a1", "k1", "bot", 1000), 1000, 10).ok());
+  ASSERT_TRUE(store_->ResolveApproval(Approval("a2", "k2", "bot", 1001), 1001, 10).ok());
+  ASSERT_TRUE(store_->ResolveApproval(Approval("a3", "k3", "other", 1002), 1002, 10).ok());
+  ASSERT_TRUE(store_->ResolveApproval(Approval("a4", "k4", "bot", 1003), 1003, 10).ok());
+  ASSERT_TRUE(store_->DecideApproval("a2", Decide(true, 1010, 1, 1050)).ok());
+  ASSERT_TRUE(store_->DecideApproval("a4", Decide(false, 1010)).ok());
+  auto ids = [&](ApprovalFilter f) {
+    std::vector<std::string> out;
+    auto l = store_->ListApprovals(f);
+    EXPECT_TRUE(l.ok()) << l.status();
+    if (l.ok()) {
+      for (const ApprovalRecord& a : *l) out.push_back(a.id + ":" + a.status);
+    }
+    return out;
+  };
+  ApprovalFilter f;
+  f.now_unix = 1020;
+  EXPECT_THAT(ids(f), ElementsAre("a4:denied", "a3:pending", "a2:approved", "a1:pending"));
+  f.status = "pending";
+  EXPECT_THAT(ids(f), ElementsAre("a3:pending", "a1:pending"));
+  f.actor = V("Agent", "bot");
+  EXPECT_THAT(ids(f), ElementsAre("a1:pending"));
+  f.now_unix = 1060;  // a2's approval lapsed at 1050
+  f.status = "expired";
+  EXPECT_THAT(ids(f), ElementsAre("a2:expired"));
+  f.actor = V("Agent", "other");
+  EXPECT_THAT(ids(f), IsEmpty());
+  f.actor.reset();
+  f.status = "approved";
+  EXPECT_THAT(ids(f), IsEmpty());
+  f.now_unix = 1200;
+  f.status = "expired";
+  EXPECT_THAT(ids(f), ElementsAre("a3:expired", "a2:expired", "a1:expired"));
+  f.status = "";
+  f.limit = 2;
+  EXPECT_THAT(ids(f), ElementsAre("a4:denied", "a3:expired"));
+}
+
+TEST_P(StoreConformanceTest, ApprovalsExpireOnceEach) {
+  ASSERT_TRUE(store_->ResolveApproval(Approval("a1", "k1", "bot", 1000), 1000, 10).ok());
+  ASSERT_TRUE(store_->ResolveApproval(Approval("a2", "k2", "bot", 1050), 1050, 10).ok());
+  ASSERT_TRUE(store_->ResolveApproval(Approval("a3", "k3", "bot", 1000), 1000, 10).ok());
+  ASSERT_TRUE(store_->DecideApproval("a3", Decide(true, 1010, 1, 1120)).ok());
+  auto e = store_->ExpireApprovals(1100);
+  ASSERT_TRUE(e.ok()) << e.status();
+  ASSERT_EQ(e->size(), 1u);
+  EXPECT_EQ((*e)[0].id, "a1");
+  EXPECT_EQ((*e)[0].status, "expired");
+  EXPECT_THAT(*store_->ExpireApprovals(1100), IsEmpty());
+  e = store_->ExpireApprovals(1200);
+  ASSERT_EQ(e->size(), 2u);
+  Reopen();
+  EXPECT_EQ(store_->GetApproval("a3", 0)->status, "expired");  // stored, whatever the time
+  EXPECT_EQ(store_->DecideApproval("a2", Decide(true, 1060)).status().code(), absl::StatusCode::kFailedPrecondition);
+}
+
 absl::StatusOr<std::unique_ptr<Store>> OpenSqlite(const std::string& dir) { return OpenSqliteStore(dir); }
 
-INSTANTIATE_TEST_SUITE_P(Backends, StoreConformanceTest, ::testing::Values(StoreBackend{"sqlite", OpenSqlite}),
+// A database per test on the test server (tests/support/pg_test_env.h), named after `dir` and
+// created on the first open.
+absl::StatusOr<std::unique_ptr<Store>> OpenPostgres(const std::string& dir) {
+  const std::string marker = (std::filesystem::path(dir) / "pg-url").string();
+  std::string url;
+  if (std::ifstream in(marker); in) std::getline(in, url);
+  if (url.empty()) {
+    std::string why;
+    const std::string server = mandate::testing::PgTestServerUrl(&why);
+    if (server.empty()) return absl::FailedPreconditionError(why);
+    std::string db = "conf_" + std::filesystem::path(dir).filename().string();
+    std::transform(db.begin(), db.end(), db.begin(), [](unsigned char c) { return std::isalnum(c) ? std::tolower(c) : '_'; });
+    url = mandate::testing::PgCreateTestDatabase(server, db, &why);
+    if (url.empty()) return absl::UnavailableError(why);
+    std::ofstream(marker) << url << "\n";
+  }
+  return OpenPostgresStore(url);
+}
+
+std::string PostgresSkipReason() {
+  return mandate::testing::PgTestsOptedOut() ? "MANDATE_TEST_NO_POSTGRES=1: PostgreSQL tests skipped" : "";
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, StoreConformanceTest,
+                         ::testing::Values(StoreBackend{"sqlite", OpenSqlite},
+                                           StoreBackend{"postgres", OpenPostgres, PostgresSkipReason}),
                          [](const ::testing::TestParamInfo<StoreBackend>& info) { return info.param.name; });
 
 }  // namespace
