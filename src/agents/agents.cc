@@ -371,6 +371,8 @@ CheckResult Agents::Evaluate(const Snapshot& snapshot, const CheckRequest& req) 
   absl::StatusOr<bool> needs_approval = RequiresApproval(snapshot, req.actor, req.action, req.resource, options);
   if (!needs_approval.ok()) return deny(kEvaluationError, std::string(needs_approval.status().message()));
   if (*needs_approval) {
+    absl::StatusOr<std::optional<int64_t>> ttl = PolicyApprovalTtl(snapshot, req.actor, req.action, req.resource, options);
+    if (!ttl.ok()) return deny(kEvaluationError, std::string(ttl.status().message()));
     // Rate limits count allowed decisions: they are taken once an approval is used (FinishApproval).
     boost::json::array why{boost::json::object{
         {"code", "requires_approval"},
@@ -383,7 +385,7 @@ CheckResult Agents::Evaluate(const Snapshot& snapshot, const CheckRequest& req) 
         {"message", absl::StrCat("the policy allows ", ToString(req.actor), " to ", what,
                                  principals.empty() ? "" : absl::StrCat(", and every principal it acts for (",
                                                                         principals, ")"))}});
-    out.approval_step = CheckResult::ApprovalStep{*std::move(rules), boost::json::serialize(why)};
+    out.approval_step = CheckResult::ApprovalStep{*std::move(rules), boost::json::serialize(why), *ttl};
     return out;
   }
   return TakeRate(req, *rules, out);
@@ -437,7 +439,7 @@ void Agents::FinishApproval(const CheckRequest& req, CheckResult* out) {
   fresh.context_json = boost::json::serialize(ContextJson(req));
   fresh.arguments_digest = req.arguments_digest;
   fresh.reasons_json = std::move(step.reasons_json);
-  absl::StatusOr<store::ApprovalResolution> r = approvals_.Resolve(std::move(fresh));
+  absl::StatusOr<store::ApprovalResolution> r = approvals_.Resolve(std::move(fresh), step.ttl_seconds);
   if (!r.ok()) {
     const bool full = r.status().code() == absl::StatusCode::kResourceExhausted;
     out->reasons.push_back(Reason{full ? kTooManyPendingApprovals : kEvaluationError,
@@ -490,7 +492,9 @@ absl::StatusOr<store::ApprovalRecord> Agents::DecideApproval(const Snapshot& sna
     events->push_back(ApprovalEvent{"refused", *a, decision.approver, std::string(may.message())});
     return may;
   }
-  absl::StatusOr<store::ApprovalRecord> decided = approvals_.Decide(id, decision);
+  // Approved, it stays usable as long as it waited for a decision (approval_ttl or the config)
+  // unless the approver says otherwise.
+  absl::StatusOr<store::ApprovalRecord> decided = approvals_.Decide(id, decision, a->expires_at - a->created_at);
   if (decided.ok()) {
     events->push_back(ApprovalEvent{decision.approve ? "approved" : "denied", *decided, decision.approver, ""});
   }

@@ -89,6 +89,7 @@ struct CheckResult {
   struct ApprovalStep {
     std::vector<RateRule> rate_rules;
     std::string reasons_json;  // why approval is needed, for the record
+    std::optional<int64_t> ttl_seconds;  // from approval_ttl rules
   };
   std::optional<ApprovalStep> approval_step;
 };

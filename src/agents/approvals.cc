@@ -7,6 +7,7 @@
 #include <openssl/rand.h>
 
 #include "absl/strings/escaping.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
@@ -114,6 +115,27 @@ absl::StatusOr<bool> RequiresApproval(const Snapshot& snapshot, const TypedValue
   return Holds(snapshot, "requires_approval", {actor, TypedValue{"String", action}, resource}, options);
 }
 
+absl::StatusOr<std::optional<int64_t>> PolicyApprovalTtl(const Snapshot& snapshot, const TypedValue& actor,
+                                                         const std::string& action, const TypedValue& resource,
+                                                         const QueryOptions& options) {
+  ConjunctiveQuery q;
+  q.calls.push_back(QueryCall{"approval_ttl",
+                              {Const(actor), Const(TypedValue{"String", action}), Const(resource), QueryArg{std::nullopt, "seconds"}}});
+  absl::StatusOr<QueryResult> r = QueryIfDefined(snapshot, q, options);
+  if (!r.ok()) return r.status();
+  std::optional<int64_t> ttl;
+  for (const auto& row : r->rows) {
+    int64_t seconds = 0;
+    if (row.size() != 1 || !row[0] || row[0]->type != "Integer" || !absl::SimpleAtoi(row[0]->id, &seconds) ||
+        seconds < 1 || seconds > kMaxApprovalTtlSeconds) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "an approval_ttl rule must bind seconds to an integer from 1 to ", kMaxApprovalTtlSeconds));
+    }
+    ttl = ttl ? std::min(*ttl, seconds) : seconds;
+  }
+  return ttl;
+}
+
 absl::Status MayApprove(const Snapshot& snapshot, const store::ApprovalRecord& a, const TypedValue& approver,
                         const QueryOptions& options) {
   const std::string who = ToString(approver);
@@ -145,12 +167,13 @@ absl::Status MayApprove(const Snapshot& snapshot, const store::ApprovalRecord& a
 Approvals::Approvals(store::Store* store, const Config& config, WallClock clock)
     : store_(store), config_(config), clock_(clock ? std::move(clock) : WallClock(SystemSeconds)) {}
 
-absl::StatusOr<store::ApprovalResolution> Approvals::Resolve(store::ApprovalRecord fresh) {
+absl::StatusOr<store::ApprovalResolution> Approvals::Resolve(store::ApprovalRecord fresh,
+                                                             std::optional<int64_t> ttl_seconds) {
   const int64_t now = Now();
   fresh.id = NewApprovalId();
   fresh.status = "pending";
   fresh.created_at = now;
-  fresh.expires_at = now + std::max<int64_t>(1, config_.approval_ttl_seconds);
+  fresh.expires_at = now + ttl_seconds.value_or(std::max<int64_t>(1, config_.approval_ttl_seconds));
   fresh.decided_at.reset();
   fresh.approver = TypedValue{};
   fresh.note.clear();
@@ -167,12 +190,13 @@ absl::StatusOr<std::vector<store::ApprovalRecord>> Approvals::List(store::Approv
   return store_->ListApprovals(filter);
 }
 
-absl::StatusOr<store::ApprovalRecord> Approvals::Decide(const std::string& id, const ApprovalDecisionRequest& d) {
+absl::StatusOr<store::ApprovalRecord> Approvals::Decide(const std::string& id, const ApprovalDecisionRequest& d,
+                                                        int64_t default_ttl_seconds) {
   if (!d.approve && (d.uses || d.ttl_seconds)) {
     return absl::InvalidArgumentError("uses and ttl_seconds apply to an approval, not to a denial");
   }
   const int64_t uses = d.uses.value_or(1);
-  const int64_t ttl = d.ttl_seconds.value_or(std::max<int64_t>(1, config_.approval_ttl_seconds));
+  const int64_t ttl = d.ttl_seconds.value_or(std::max<int64_t>(1, default_ttl_seconds));
   if (uses < 1 || uses > kMaxApprovalUses) {
     return absl::InvalidArgumentError(absl::StrCat("uses must be from 1 to ", kMaxApprovalUses));
   }

@@ -61,6 +61,14 @@ std::string RequestKey(const TypedValue& actor, const std::vector<TypedValue>& c
 absl::StatusOr<bool> RequiresApproval(const Snapshot& snapshot, const TypedValue& actor, const std::string& action,
                                       const TypedValue& resource, const QueryOptions& options);
 
+// The seconds an approval for this request stays valid, from approval_ttl(actor, action, resource,
+// seconds) rules (the smallest when several match); nullopt when none matches (the config default
+// applies). InvalidArgument when a rule binds seconds to anything but an integer from 1 to
+// kMaxApprovalTtlSeconds.
+absl::StatusOr<std::optional<int64_t>> PolicyApprovalTtl(const Snapshot& snapshot, const TypedValue& actor,
+                                                         const std::string& action, const TypedValue& resource,
+                                                         const QueryOptions& options);
+
 // Whether `approver` may decide `approval` (PermissionDenied saying why otherwise):
 //  - the actor itself never may, whatever the policy says;
 //  - anyone else needs can_approve(approver, actor, action, resource) to hold;
@@ -100,8 +108,9 @@ class Approvals {
   // For an allowed check that needs approval: uses an approved approval bound to `fresh.request_key`
   // or returns the pending or denied one, or stores `fresh` (given the actor, chain, action,
   // resource, context, digests and reasons; this sets id, status, times) as a new pending approval.
-  // ResourceExhausted when the actor has Config::max_pending_approvals pending already.
-  absl::StatusOr<store::ApprovalResolution> Resolve(store::ApprovalRecord fresh);
+  // ResourceExhausted when the actor has Config::max_pending_approvals pending already. A new
+  // approval waits `ttl_seconds` (PolicyApprovalTtl) or Config::approval_ttl_seconds for a decision.
+  absl::StatusOr<store::ApprovalResolution> Resolve(store::ApprovalRecord fresh, std::optional<int64_t> ttl_seconds);
 
   absl::StatusOr<store::ApprovalRecord> Get(const std::string& id) const;  // NotFound
   // `filter.now_unix` is set here.
@@ -110,7 +119,9 @@ class Approvals {
   // Records a decision on a pending approval (the caller has checked MayApprove) and wakes the
   // watchers of `id`. InvalidArgument for uses/ttl_seconds out of range or given with a denial,
   // NotFound for an unknown id, Aborted when it is no longer pending (decided, used or expired).
-  absl::StatusOr<store::ApprovalRecord> Decide(const std::string& id, const ApprovalDecisionRequest& decision);
+  // An approval stays usable for decision.ttl_seconds, else `default_ttl_seconds`.
+  absl::StatusOr<store::ApprovalRecord> Decide(const std::string& id, const ApprovalDecisionRequest& decision,
+                                               int64_t default_ttl_seconds);
 
   // Marks approvals that expired as expired in the store and reports each to the listener once
   // (approvals that expired are reported "expired" by every read anyway; this is for the audit log).

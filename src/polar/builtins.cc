@@ -19,6 +19,8 @@ constexpr BuiltinPredicate kBuiltins[] = {
     {"has_relation", 3, K::kFact},
     {"requires_approval", 3, K::kRoot},
     {"can_approve", 4, K::kRoot},
+    {"can_approve_in_chain", 4, K::kRoot},
+    {"approval_ttl", 4, K::kRoot},
     {"rate_limit", 6, K::kRoot},
     {"time_within", 4, K::kRequest},
     {"context", 2, K::kRequest},

@@ -41,6 +41,9 @@ can_approve(u: User, _: Agent, "pay", inv: Invoice) if has_role(u, "approver", i
 # A user may approve what an agent pays on their own behalf only as a self-approver.
 can_approve_in_chain(u: User, agent: Agent, "pay", inv: Invoice) if
   acts_for(agent, u) and has_role(u, "self_approver", inv);
+# Urgent payments must be approved within two minutes (else Config::approval_ttl_seconds).
+approval_ttl(_: Agent, "pay", _: Invoice, 120) if context("urgency", "high");
+approval_ttl(_: Agent, "pay", _: Invoice, 0) if context("urgency", "broken");
 )";
 
 TypedValue V(std::string type, std::string id) { return TypedValue{std::move(type), std::move(id)}; }
@@ -220,6 +223,25 @@ TEST_F(ApprovalsTest, UsesAndTtlSecondsWidenAnApproval) {
   now_ += 60;  // lapsed with one use left
   EXPECT_TRUE(Check(Pay()).approval_required);
   EXPECT_EQ(agents_->approvals().Get(id)->status, "expired");
+}
+
+TEST_F(ApprovalsTest, ApprovalTtlRulesSetHowLongAnApprovalStaysValid) {
+  CheckRequest urgent = Pay();
+  urgent.context.push_back({"urgency", V("String", "high")});
+  CheckResult r = Check(urgent);
+  ASSERT_TRUE(r.approval_required);
+  EXPECT_EQ(r.approval->expires_at, now_ + 120);  // not the config's 600
+  now_ += 10;
+  auto d = Decide(r.approval->id, kCarol);
+  ASSERT_TRUE(d.ok()) << d.status();
+  EXPECT_EQ(d->expires_at, now_ + 120);  // usable as long as it waited, unless the approver says
+  // A rule that binds seconds out of range fails closed.
+  CheckRequest broken = Pay();
+  broken.context.push_back({"urgency", V("String", "broken")});
+  CheckResult b = Check(broken);
+  EXPECT_FALSE(b.allowed);
+  EXPECT_FALSE(b.approval_required);
+  EXPECT_THAT(Codes(b), ElementsAre(kEvaluationError));
 }
 
 TEST_F(ApprovalsTest, PendingApprovalsExpireOnTheClock) {
