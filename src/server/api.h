@@ -94,6 +94,13 @@ struct Call;
 // The body of POST /v1/approvals/{id}/approve (approve) or /deny: {"approver"?, "note"?, "uses"?,
 // "ttl_seconds"?} (uses and ttl_seconds only when approving), with JSON-pointer errors.
 absl::StatusOr<agents::ApprovalDecisionRequest> DecodeApprovalDecision(const boost::json::value& body, bool approve);
+
+// One POST /v1/check request (or one item of /v1/check/batch) at `at`: actor, on_behalf_of, action,
+// resource, context, context_facts (type-checked against `policy`), time (honoured only when
+// `trusted_time`; the request's time is `now_unix` otherwise), explain and arguments. Errors are
+// InvalidArgument naming the JSON pointer of the bad field.
+absl::StatusOr<agents::CheckRequest> DecodeCheck(const boost::json::value& v, const JsonPointer& at,
+                                                 const Policy& policy, bool trusted_time, int64_t now_unix);
 // Removes "wait_seconds" (0 to 300, the longest a /v1/check may wait for a decision) from a
 // /v1/check body and returns it; 0 when absent.
 absl::StatusOr<int64_t> TakeWaitSeconds(boost::json::value* body);

@@ -91,6 +91,8 @@ absl::StatusOr<std::vector<LabeledChange>> DecodeInserts(const json::value& v, c
   return out;
 }
 
+}  // namespace
+
 // ---- /v1/check -----------------------------------------------------------------------------------
 
 absl::StatusOr<agents::CheckRequest> DecodeCheck(const json::value& v, const JsonPointer& at, const Policy& policy,
@@ -153,6 +155,8 @@ absl::StatusOr<agents::CheckRequest> DecodeCheck(const json::value& v, const Jso
   if (const json::value* a = o->if_contains("arguments")) req.arguments_digest = agents::ArgumentsDigest(*a);
   return req;
 }
+
+namespace {
 
 json::object DecisionJson(const agents::CheckResult& r, uint64_t revision, const std::string& request_id) {
   json::array reasons;
