@@ -184,7 +184,8 @@ std::optional<store::AgentRecord> Agents::GetAgent(const std::string& id) const 
 
 std::vector<store::AgentRecord> Agents::ListAgents() const {
   std::vector<store::AgentRecord> out;
-  for (const auto& [id, a] : *agents()) out.push_back(a);
+  const std::shared_ptr<const AgentMap> map = agents();  // kept alive for the loop
+  for (const auto& [id, a] : *map) out.push_back(a);
   return out;
 }
 
@@ -218,7 +219,8 @@ absl::StatusOr<store::TaskRecord> Agents::CompleteTask(const std::string& id) {
   absl::StatusOr<store::TaskRecord> task = store_->CompleteTask(id);
   if (!task.ok()) return task;
   auto next = std::make_shared<GrantList>();
-  for (const store::GrantRecord& g : *grants()) {
+  const std::shared_ptr<const GrantList> list = grants();  // kept alive for the loop
+  for (const store::GrantRecord& g : *list) {
     if (g.task != id) next->push_back(g);
   }
   std::lock_guard<std::mutex> l(state_mu_);
@@ -230,7 +232,8 @@ absl::StatusOr<store::TaskRecord> Agents::GetTask(const std::string& id) const {
 
 std::vector<store::GrantRecord> Agents::TaskGrants(const std::string& id, int64_t now_unix) const {
   std::vector<store::GrantRecord> out;
-  for (const store::GrantRecord& g : *grants()) {
+  const std::shared_ptr<const GrantList> list = grants();  // kept alive for the loop
+  for (const store::GrantRecord& g : *list) {
     if (g.task == id && InEffect(g, now_unix)) out.push_back(g);
   }
   return out;
@@ -238,7 +241,8 @@ std::vector<store::GrantRecord> Agents::TaskGrants(const std::string& id, int64_
 
 std::vector<store::GrantRecord> Agents::ActiveGrants(int64_t now_unix) const {
   std::vector<store::GrantRecord> out;
-  for (const store::GrantRecord& g : *grants()) {
+  const std::shared_ptr<const GrantList> list = grants();  // kept alive for the loop
+  for (const store::GrantRecord& g : *list) {
     if (InEffect(g, now_unix)) out.push_back(g);
   }
   return out;
@@ -246,7 +250,8 @@ std::vector<store::GrantRecord> Agents::ActiveGrants(int64_t now_unix) const {
 
 std::vector<Fact> Agents::ActiveGrantFacts(int64_t now_unix) const {
   std::vector<Fact> out;
-  for (const store::GrantRecord& g : *grants()) {
+  const std::shared_ptr<const GrantList> list = grants();  // kept alive for the loop
+  for (const store::GrantRecord& g : *list) {
     if (InEffect(g, now_unix)) out.push_back(g.fact);
   }
   return out;
@@ -257,7 +262,8 @@ absl::StatusOr<int64_t> Agents::PurgeExpiredGrants(int64_t now_unix) {
   absl::StatusOr<int64_t> n = store_->PurgeExpiredGrants(now_unix);
   if (!n.ok()) return n;
   auto next = std::make_shared<GrantList>();
-  for (const store::GrantRecord& g : *grants()) {
+  const std::shared_ptr<const GrantList> list = grants();  // kept alive for the loop
+  for (const store::GrantRecord& g : *list) {
     if (InEffect(g, now_unix)) next->push_back(g);
   }
   std::lock_guard<std::mutex> l(state_mu_);

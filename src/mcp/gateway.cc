@@ -7,11 +7,13 @@
 #include <deque>
 #include <map>
 #include <mutex>
+#include <set>
 #include <thread>
 
 #include <time.h>
 
 #include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <boost/beast/http/field.hpp>
 #include <boost/beast/http/status.hpp>
@@ -27,6 +29,7 @@
 #include "absl/strings/str_split.h"
 
 #include "agents/approvals.h"
+#include "mcp/approval_ask.h"
 #include "mcp/authorizer.h"
 #include "mcp/identity.h"
 #include "mcp/jsonrpc.h"
@@ -45,8 +48,10 @@ namespace {
 
 constexpr std::string_view kMcpPrefix = "/mcp/";
 constexpr std::string_view kPrmPrefix = "/.well-known/oauth-protected-resource/mcp/";
+// How long a tools/call that asked a person through elicitation/create waits for the answer (at
+// most; the approval's own expiry may come first).
+constexpr std::chrono::seconds kMaxApprovalAsk{120};
 constexpr const char* kSupportedVersions[] = {"2025-11-25", "2025-06-18", "2025-03-26"};
-constexpr std::string_view kDefaultVersion = "2025-03-26";  // when MCP-Protocol-Version is absent
 
 bool SupportedVersion(std::string_view v) {
   for (std::string_view s : kSupportedVersions) {
@@ -196,6 +201,9 @@ struct Session {
   std::deque<std::shared_ptr<EventStream>> recent;   // request streams, for resumption
   // Requests of the upstream relayed to this client: the gateway's id -> (upstream, upstream's id).
   std::map<std::string, std::pair<std::string, json::value>> to_client;
+  // The gateway's own requests to this client (approvals asked through elicitation/create): the
+  // gateway's id -> what handles the answer.
+  std::map<std::string, std::function<void(const json::object& answer)>> awaiting;
   std::string tools_view;  // the tool names this session was last shown (list_changed re-filtering)
 
   bool Primes() const { return protocol_version >= "2025-11-25"; }
@@ -226,6 +234,15 @@ struct Call {
   std::string gateway_token;   // what the upstream was given instead ("" when none)
 };
 
+// An approval being asked through elicitation/create (Gateway::Impl::AskApproval).
+struct Ask {
+  std::mutex mu;
+  bool done = false;  // guarded by mu
+  uint64_t watch = 0;  // guarded by mu; 0 until watched
+  std::string key;  // the elicitation's id, serialized
+  std::unique_ptr<boost::asio::steady_timer> timer;
+};
+
 struct Gateway::Impl {
   Options options;
   std::string base_url;
@@ -244,6 +261,7 @@ struct Gateway::Impl {
   std::map<std::string, std::shared_ptr<Call>> progress;                   // gateway progress token
   uint64_t next_token = 1;
 
+  std::set<std::shared_ptr<Ask>> asks;  // approvals being asked (guarded by mu), ended at shutdown
   boost::asio::thread_pool blocking{1};  // decision steps that touch the store (approvals)
   std::thread keepalive;
   std::condition_variable keepalive_cv;
@@ -810,6 +828,15 @@ struct Gateway::Impl {
   // A client's answer to a request the gateway relayed from the upstream.
   void ClientResponse(Session& s, const Message& m) {
     std::optional<std::pair<std::string, json::value>> target;
+    std::function<void(const json::object&)> local;
+    {
+      std::lock_guard lock(mu);
+      if (auto a = s.awaiting.find(json::serialize(m.id)); a != s.awaiting.end()) {
+        local = std::move(a->second);
+        s.awaiting.erase(a);
+      }
+    }
+    if (local) return local(m.raw);
     {
       std::lock_guard lock(mu);
       auto it = s.to_client.find(json::serialize(m.id));
@@ -858,6 +885,19 @@ struct Gateway::Impl {
     }
   }
 
+  // Whether the session's client declared the capability for a request `method` with `params`
+  // (sampling/createMessage, elicitation/create in the mode params names).
+  static bool Declares(const Session& s, const std::string& method, const json::object& params) {
+    if (method == "sampling/createMessage") return s.client_capabilities.contains("sampling");
+    if (method != "elicitation/create") return false;
+    const json::value* cap = s.client_capabilities.if_contains("elicitation");
+    if (cap == nullptr) return false;
+    const json::value* mode = params.if_contains("mode");
+    const std::string want = mode != nullptr && mode->is_string() ? std::string(mode->as_string()) : "form";
+    // An empty elicitation capability means form mode only.
+    return !cap->is_object() || (want == "form" && cap->as_object().empty()) || cap->as_object().contains(want);
+  }
+
   // sampling/createMessage and elicitation/create of an upstream go to the client whose request
   // the upstream is working on, if that client declared the capability; anything else is refused.
   void OnUpstreamRequest(Upstream& up, const json::value& id, const std::string& method, const json::object& params,
@@ -870,20 +910,7 @@ struct Gateway::Impl {
       up.SendResponse(MakeError(id, kMethodNotFound, absl::StrCat("Mandate gateway: ", why)));
     };
     if (s == nullptr) return refuse(absl::StrCat(method, " is not tied to a client request the gateway can relay it to"));
-    const json::value* cap = nullptr;
-    if (method == "sampling/createMessage") {
-      cap = s->client_capabilities.if_contains("sampling");
-    } else if (method == "elicitation/create") {
-      cap = s->client_capabilities.if_contains("elicitation");
-      const json::value* mode = params.if_contains("mode");
-      const std::string want = mode != nullptr && mode->is_string() ? std::string(mode->as_string()) : "form";
-      // An empty elicitation capability means form mode only.
-      if (cap != nullptr && cap->is_object() && !(want == "form" && cap->as_object().empty()) &&
-          !cap->as_object().contains(want)) {
-        cap = nullptr;
-      }
-    }
-    if (cap == nullptr) return refuse(absl::StrCat("the client did not declare the capability for ", method));
+    if (!Declares(*s, method, params)) return refuse(absl::StrCat("the client did not declare the capability for ", method));
     const std::string gid = absl::StrCat("mandate-", [&] {
       std::lock_guard lock(mu);
       return next_token++;
@@ -1005,34 +1032,46 @@ struct Gateway::Impl {
     if (r.retry_after_seconds) data["retry_after_seconds"] = *r.retry_after_seconds;
     const std::string message = absl::StrCat("Mandate denied ", m.method, " of ", what,
                                              msgs.empty() ? "" : absl::StrCat(": ", absl::StrJoin(msgs, "; ")));
-    ReplyJson(x, 200, MakeError(m.id, kPolicyDenied, message, std::move(data)));
+    Finish(x, MakeError(m.id, kPolicyDenied, message, std::move(data)));
   }
 
   // Checks a use and forwards it when allowed. The decision's store step (approvals) runs on the
   // gateway's blocking thread, never on the server's I/O threads.
   void Enforce(std::shared_ptr<Exchange> x, std::shared_ptr<Session> s, Upstream& up, const Message& m,
-               AuthzRequest a, const std::string& target, const json::value* args) {
+               AuthzRequest a, const std::string& target, const json::value* args, bool may_ask = true) {
     if (args != nullptr) a.arguments_digest = agents::ArgumentsDigest(*args);
     bool needs_store = false;
     agents::CheckResult evaluated = authorizer.Evaluate(a, &needs_store);
-    if (!needs_store) return Decided(x, s, up, m, a, target, args, authorizer.Finish(a, std::move(evaluated)));
+    if (!needs_store) {
+      return Decided(x, s, up, m, a, target, args, authorizer.Finish(a, std::move(evaluated)), may_ask);
+    }
     std::optional<json::value> kept_args;
     if (args != nullptr) kept_args = *args;
-    boost::asio::post(blocking, [this, x, s, &up, m, a, target, kept_args, evaluated = std::move(evaluated)]() mutable {
+    boost::asio::post(blocking, [this, x, s, &up, m, a, target, kept_args, may_ask,
+                                 evaluated = std::move(evaluated)]() mutable {
       AuthzResult r = authorizer.Finish(a, std::move(evaluated));
-      Decided(x, s, up, m, a, target, kept_args ? &*kept_args : nullptr, std::move(r));
+      Decided(x, s, up, m, a, target, kept_args ? &*kept_args : nullptr, std::move(r), may_ask);
     });
   }
 
+  // `may_ask`: an approval_required tools/call may be put to the person behind the session through
+  // elicitation/create (false once it was).
   void Decided(const std::shared_ptr<Exchange>& x, const std::shared_ptr<Session>& s, Upstream& up, const Message& m,
-               const AuthzRequest& a, const std::string& target, const json::value* args, AuthzResult r) {
+               const AuthzRequest& a, const std::string& target, const json::value* args, AuthzResult r,
+               bool may_ask) {
     std::vector<std::string> reasons;
     for (const agents::Reason& reason : r.reasons) reasons.push_back(absl::StrCat(reason.code, ": ", reason.message));
     json::object detail;
     if (r.approval) detail["approval"] = r.approval->id;
     Audit(s.get(), &s->principal, s->upstream, m.method, a.action, ToString(a.resource), args,
           r.allowed ? "allow" : r.approval_required ? "approval_required" : "deny", reasons, x->start, std::move(detail));
-    if (r.approval_required && r.approval) return NeedsApproval(*x, m, target, *r.approval);
+    if (r.approval_required && r.approval) {
+      if (may_ask && m.method == "tools/call" && x->accepts_sse && x->start_stream &&
+          Declares(*s, "elicitation/create", json::object{})) {
+        return AskApproval(x, s, up, m, a, target, args, *r.approval);
+      }
+      return NeedsApproval(*x, m, target, *r.approval);
+    }
     if (!r.allowed) return Deny(*x, m, absl::StrCat("\"", target, "\""), r);
     Forward(x, s, up, m);
   }
@@ -1040,26 +1079,174 @@ struct Gateway::Impl {
   // An approval_required decision: a tool call gets a tool error result the agent can read (what to
   // ask for, where, and that the same call may be retried once approved); other uses a JSON-RPC
   // error. Both carry the approval {id, status, expires_at, url}.
-  void NeedsApproval(Exchange& x, const Message& m, const std::string& target, const store::ApprovalRecord& ap) {
+  // {id, status, expires_at, url} of an approval.
+  json::object ApprovalInfo(const store::ApprovalRecord& ap) const {
     char expires[32] = "";
     const time_t t = static_cast<time_t>(ap.expires_at);
     struct tm utc;
     if (gmtime_r(&t, &utc) != nullptr) strftime(expires, sizeof expires, "%Y-%m-%dT%H:%M:%SZ", &utc);
-    const std::string url = absl::StrCat(base_url, "/ui/#/approvals/", ap.id);
-    json::object approval{{"id", ap.id}, {"status", ap.status}, {"expires_at", expires}, {"url", url}};
+    return json::object{{"id", ap.id},
+                        {"status", ap.status},
+                        {"expires_at", expires},
+                        {"url", absl::StrCat(base_url, "/ui/#/approvals/", ap.id)}};
+  }
+
+  // A tool error result saying `text`, with the approval under _meta["mandate/approval"].
+  void ApprovalToolError(Exchange& x, const Message& m, const std::string& text, json::object approval) {
+    json::object result{{"content", json::array{json::object{{"type", "text"}, {"text", text}}}},
+                        {"isError", true},
+                        {"_meta", json::object{{"mandate/approval", std::move(approval)}}}};
+    Finish(x, MakeResult(m.id, std::move(result)));
+  }
+
+  void NeedsApproval(Exchange& x, const Message& m, const std::string& target, const store::ApprovalRecord& ap) {
+    json::object approval = ApprovalInfo(ap);
     const std::string text = absl::StrCat(
         "Mandate: ", m.method, " of \"", target, "\" needs a person's approval (approval ", ap.id, ", ", ap.status,
-        ", until ", expires, "). Ask them to approve it at ", url,
-        ", then retry the same call with the same arguments.");
-    if (m.method == "tools/call") {
-      json::object result{{"content", json::array{json::object{{"type", "text"}, {"text", text}}}},
-                          {"isError", true},
-                          {"_meta", json::object{{"mandate/approval", approval}}}};
-      return ReplyJson(x, 200, MakeResult(m.id, std::move(result)));
-    }
-    ReplyJson(x, 200,
-              MakeError(m.id, kPolicyDenied, text,
+        ", until ", std::string(approval.at("expires_at").as_string()), "). Ask them to approve it at ",
+        std::string(approval.at("url").as_string()), ", then retry the same call with the same arguments.");
+    if (m.method == "tools/call") return ApprovalToolError(x, m, text, std::move(approval));
+    Finish(x, MakeError(m.id, kPolicyDenied, text,
                         json::object{{"decision", "approval_required"}, {"approval", std::move(approval)}}));
+  }
+
+  // A request of the client's that is not forwarded (what SendForCall needs to reach its stream).
+  static Call RequestOf(const std::shared_ptr<Session>& s, const std::shared_ptr<Exchange>& x) {
+    Call c;
+    c.session = s;
+    c.exchange = x;
+    return c;
+  }
+
+  // An approval_required tools/call of a client that declared elicitation: the answer becomes an
+  // SSE stream, on which the person behind the session (the last principal of the chain: the
+  // token's user or the API key's) is asked through elicitation/create. Their answer decides the
+  // approval as that person, through the same path as POST /v1/approvals/{id}/approve (so
+  // can_approve must hold for them; the actor never approves itself); an approval the person
+  // may not decide stays pending for someone else. The wait holds no thread: it ends at the
+  // answer, a decision recorded meanwhile (the console), the approval's expiry or kMaxApprovalAsk.
+  void AskApproval(const std::shared_ptr<Exchange>& x, const std::shared_ptr<Session>& s, Upstream& up,
+                   const Message& m, AuthzRequest a, const std::string& target, const json::value* args,
+                   const store::ApprovalRecord& ap) {
+    const TypedValue human = s->principal.on_behalf_of.empty() ? s->principal.actor : s->principal.on_behalf_of.back();
+    json::object info = ApprovalInfo(ap);
+    std::string shown_args = args != nullptr ? json::serialize(*args) : "{}";
+    if (shown_args.size() > 2000) shown_args = absl::StrCat(shown_args.substr(0, 2000), "…");
+    std::string who = ToString(s->principal.actor);
+    if (!s->principal.on_behalf_of.empty()) {
+      absl::StrAppend(&who, ", acting for ",
+                      absl::StrJoin(s->principal.on_behalf_of, " for ",
+                                    [](std::string* out, const TypedValue& v) { out->append(ToString(v)); }),
+                      ",");
+    }
+    const std::string message = absl::StrCat(
+        who, " wants to call the tool \"", target, "\" with the arguments ", shown_args,
+        ". Approve this call as ", ToString(human), "? (Approval ", ap.id, "; it can also be decided at ",
+        std::string(info.at("url").as_string()), " until ", std::string(info.at("expires_at").as_string()), ".)");
+    auto ask = std::make_shared<Ask>();
+    ask->timer = std::make_unique<boost::asio::steady_timer>(blocking);  // set before anyone may claim
+    const std::string gid = absl::StrCat("mandate-", [&] {
+      std::lock_guard lock(mu);
+      return next_token++;
+    }());
+    ask->key = json::serialize(json::value(gid));
+    std::optional<json::value> kept_args;
+    if (args != nullptr) kept_args = *args;
+    // Ends the wait once, whichever comes first; true for the one that ends it.
+    auto claim = [this, ask, s] {
+      uint64_t watch;
+      {
+        std::lock_guard lock(ask->mu);
+        if (ask->done) return false;
+        ask->done = true;
+        watch = ask->watch;
+      }
+      {
+        std::lock_guard lock(mu);
+        s->awaiting.erase(ask->key);
+        asks.erase(ask);
+      }
+      if (watch != 0) options.agents->approvals().Unwatch(watch);
+      boost::asio::post(blocking, [ask] { ask->timer->cancel(); });
+      return true;
+    };
+    // No answer (a decision elsewhere, expiry, out of time): the request is decided again.
+    auto recheck = [this, x, s, &up, m, a, target, kept_args, gid, claim]() mutable {
+      if (!claim()) return;
+      SendForCall(RequestOf(s, x), MakeNotification("notifications/cancelled",
+                                               json::object{{"requestId", gid}, {"reason", "no longer needed"}}));
+      a.now_unix = NowUnix();
+      Enforce(x, s, up, m, a, target, kept_args ? &*kept_args : nullptr, false);
+    };
+    auto answered = [this, x, s, &up, m, a, target, kept_args, human, ap, info, claim](const json::object& raw) mutable {
+      if (!claim()) return;
+      boost::asio::post(blocking, [this, x, s, &up, m, a, target, kept_args, human, ap, info, raw]() mutable {
+        const ApprovalAnswer answer = ReadApprovalAnswer(raw);
+        const std::string& action = answer.action;
+        const std::string& note = answer.note;
+        const std::string pending = absl::StrCat("; approval ", ap.id, " stays pending: another person may approve it at ",
+                                                 std::string(info.at("url").as_string()), ", then the same call may be retried.");
+        if (answer.kind == ApprovalAnswer::Kind::kNone) {
+          return ApprovalToolError(*x, m,
+                                   absl::StrCat("Mandate: ", ToString(human), " did not approve the call of \"", target,
+                                                "\" (", action.empty() ? "no answer" : action, ")", pending),
+                                   info);
+        }
+        agents::ApprovalDecisionRequest d;
+        d.approve = answer.kind == ApprovalAnswer::Kind::kApprove;
+        d.approver = human;
+        d.note = note;
+        std::vector<agents::ApprovalEvent> events;
+        absl::StatusOr<store::ApprovalRecord> decided =
+            options.agents->DecideApproval(*options.snapshot(), ap.id, d, &events);
+        if (options.approval_audit) options.approval_audit(events);
+        if (absl::IsPermissionDenied(decided.status())) {
+          return ApprovalToolError(*x, m,
+                                   absl::StrCat("Mandate: the approver was refused: ", decided.status().message(),
+                                                pending),
+                                   info);
+        }
+        if (decided.ok() && !d.approve) {
+          return ApprovalToolError(*x, m,
+                                   absl::StrCat("Mandate: ", ToString(human), " denied the call of \"", target, "\"",
+                                                note.empty() ? "" : absl::StrCat(" (", note, ")"),
+                                                "; the same call stays refused until the approval expires."),
+                                   ApprovalInfo(*decided));
+        }
+        // Approved now (or decided meanwhile by someone else): the request is decided again, and
+        // goes through with the approval, or is refused.
+        a.now_unix = NowUnix();
+        Enforce(x, s, up, m, a, target, kept_args ? &*kept_args : nullptr, false);
+      });
+    };
+    {
+      std::lock_guard lock(mu);
+      s->awaiting[ask->key] = answered;
+      asks.insert(ask);
+    }
+    if (!SendForCall(RequestOf(s, x), MakeRequest(json::value(gid), "elicitation/create",
+                                                  ApprovalElicitationParams(message)))) {
+      {
+        std::lock_guard lock(mu);
+        s->awaiting.erase(ask->key);
+        asks.erase(ask);
+      }
+      return NeedsApproval(*x, m, target, ap);
+    }
+    // Watched once the question is out; an answer that came first ends the watch at once.
+    const uint64_t watch = options.agents->approvals().Watch(ap.id, recheck);
+    bool ended;
+    {
+      std::lock_guard lock(ask->mu);
+      ask->watch = watch;
+      ended = ask->done;
+    }
+    if (ended) options.agents->approvals().Unwatch(watch);
+    const int64_t left = std::max<int64_t>(1, ap.expires_at - NowUnix());
+    boost::asio::post(blocking, [ask, recheck, left]() mutable {
+      ask->timer->expires_after(std::min<std::chrono::seconds>(kMaxApprovalAsk, std::chrono::seconds(left)));
+      ask->timer->async_wait([recheck](boost::system::error_code) mutable { recheck(); });
+    });
   }
 
   void Request(std::shared_ptr<Exchange> x, std::shared_ptr<Session> s, Upstream& up, Message m) {
@@ -1276,11 +1463,30 @@ struct Gateway::Impl {
 Gateway::Gateway(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
 Gateway::~Gateway() {
+  std::set<std::shared_ptr<Ask>> asks;
   {
     std::lock_guard lock(impl_->mu);
     impl_->stopping = true;
-    for (auto& [id, s] : impl_->sessions) s->CloseStreams();
+    for (auto& [id, s] : impl_->sessions) {
+      s->CloseStreams();
+      s->awaiting.clear();
+    }
+    asks.swap(impl_->asks);
   }
+  // Approvals being asked end unanswered: their watchers go, and their timers before the pool
+  // they run on.
+  for (const std::shared_ptr<Ask>& ask : asks) {
+    uint64_t watch;
+    {
+      std::lock_guard lock(ask->mu);
+      ask->done = true;
+      watch = ask->watch;
+    }
+    if (watch != 0) impl_->options.agents->approvals().Unwatch(watch);
+  }
+  impl_->blocking.stop();
+  impl_->blocking.join();
+  for (const std::shared_ptr<Ask>& ask : asks) ask->timer.reset();
   impl_->keepalive_cv.notify_all();
   if (impl_->keepalive.joinable()) impl_->keepalive.join();
   for (auto& [name, up] : impl_->upstreams) up->Stop();

@@ -20,6 +20,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <boost/beast/http/message.hpp>
 #include <boost/beast/http/string_body.hpp>
@@ -48,6 +49,9 @@ class Gateway {
     std::function<bool(std::optional<std::string_view> authorization)> is_admin;
     // Receives one JSON audit entry per checked message (and per refused token); may be unset.
     std::function<void(std::string entry)> audit;
+    // Receives the approval steps the gateway takes (a person deciding through elicitation), to be
+    // audited like POST /v1/approvals/{id}/approve; may be unset.
+    std::function<void(const std::vector<agents::ApprovalEvent>& events)> approval_audit;
   };
 
   // Validates the options and loads key files and pins. Call Start() to connect the upstreams.

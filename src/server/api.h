@@ -172,6 +172,10 @@ class Api {
   // Marks the server as shutting down: /readyz answers 503 from now on.
   void Stop();
 
+  // Writes the audit records of approval steps taken outside an HTTP call of this API (the MCP
+  // gateway deciding through elicitation, expiry), in the shape of POST /v1/approvals/{id}/approve's.
+  void AuditApprovalSteps(std::string_view api, const std::vector<agents::ApprovalEvent>& events) const;
+
   using Fn = absl::StatusOr<Reply> (Api::*)(Call&);
   struct Route {
     boost::beast::http::verb method;

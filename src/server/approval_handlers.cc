@@ -202,16 +202,22 @@ void Api::AuditApprovalEvents(Call& c, const std::vector<agents::ApprovalEvent>&
 
 void Api::WireApprovalExpiry() {
   if (options_.audit_log == nullptr) return;
-  service_.agents().approvals().SetExpiryListener([this](const agents::ApprovalEvent& e) {
-    audit::RequestInfo info;
-    info.api = "approvals.expiry";
-    info.revision = service_.revision();
-    const std::string base = options_.public_url.empty() ? "" : options_.public_url;
-    options_.audit_log->Append(
-        {audit::Serialize(ApprovalEntry(e, base, service_.agents().config().actor_type), info,
-                          options_.audit_context_bytes)},
-        [](absl::Status) {});
-  });
+  service_.agents().approvals().SetExpiryListener(
+      [this](const agents::ApprovalEvent& e) { AuditApprovalSteps("approvals.expiry", {e}); });
+}
+
+void Api::AuditApprovalSteps(std::string_view api, const std::vector<agents::ApprovalEvent>& events) const {
+  if (options_.audit_log == nullptr || events.empty()) return;
+  audit::RequestInfo info;
+  info.api = std::string(api);
+  info.revision = service_.revision();
+  const std::string base = options_.public_url.empty() ? "" : options_.public_url;
+  std::vector<std::string> entries;
+  for (const agents::ApprovalEvent& e : events) {
+    entries.push_back(audit::Serialize(ApprovalEntry(e, base, service_.agents().config().actor_type), info,
+                                       options_.audit_context_bytes));
+  }
+  options_.audit_log->Append(std::move(entries), [](absl::Status) {});
 }
 
 Reply Api::ApprovalCheck(agents::CheckRequest req, agents::CheckResult r, json::value body, int64_t wait_seconds) {

@@ -179,6 +179,9 @@ absl::Status RunServer(const ServerConfig& config) {
     if (audit_log != nullptr) {
       o.audit = [log = audit_log.get()](std::string entry) { log->Append({std::move(entry)}, [](absl::Status) {}); };
     }
+    o.approval_audit = [&api_ptr](const std::vector<agents::ApprovalEvent>& events) {
+      if (api_ptr != nullptr) api_ptr->AuditApprovalSteps("MCP elicitation/create", events);
+    };
     MANDATE_ASSIGN_OR_RETURN(mcp_gateway, mcp::Gateway::Create(std::move(o)));
   }
   // The web console (/ui/, docs/console.md).
@@ -239,6 +242,8 @@ absl::Status RunServer(const ServerConfig& config) {
   std::fflush(stdout);
 
   http.Run();
+  // The gateway's threads may still audit and decide: stop them while the API and the log live.
+  mcp_gateway.reset();
   if (audit_log != nullptr) {
     // Sealed with a final checkpoint by Close().
     audit_log->AppendAndWait({boost::json::serialize(
