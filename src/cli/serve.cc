@@ -24,9 +24,10 @@ void AddServeCommand(CLI::App& app) {
   auto flags = std::make_shared<Flags>();
   CLI::App* cmd = app.add_subcommand(
       "serve",
-      "Run the authorization server: the Oso Cloud-compatible HTTP API under /api, plus /healthz, /readyz and "
-      "/metrics. Facts and policy versions are stored durably in the data directory, or with --store in a "
-      "PostgreSQL database that several nodes serve together.");
+      "Run the authorization server: the Oso Cloud-compatible API under /api, OpenID AuthZEN under /access/v1, "
+      "the native /v1 API (checks, agents, grants, approvals, audit), the MCP gateway at /mcp/<name>, the web "
+      "console at /ui/, and /healthz, /readyz, /metrics. Facts and policy versions are stored durably in the "
+      "data directory, or with --store in a PostgreSQL database that several nodes serve together.");
   cmd->add_option("--config", flags->config_files,
                   "TOML configuration file ([server], [[api_keys]], [audit], [[alerts.rules]], ...); may be repeated, "
                   "later files adding to and overriding earlier ones")
