@@ -10,7 +10,7 @@ import { after, before, describe, test } from "node:test";
 
 import { ElicitRequestSchema } from "@modelcontextprotocol/sdk/types.js";
 
-import { connect, freePort, repo, startFixture, startMandate, tempDir } from "./lib.js";
+import { connect, freePort, repo, startFixture, startMandate, tempDir, webUpstreamToml, claudeKeysToml } from "./lib.js";
 
 let mandate, base, work, fixture;
 const admin = { Authorization: "Bearer admin-key", "Content-Type": "application/json" };
@@ -24,23 +24,7 @@ before(async () => {
   fs.writeFileSync(
     config,
     `
-[[mcp.upstreams]]
-name = "web"
-url = "${fixture.url}/mcp"
-auth = "client_credentials"
-token_url = "${fixture.url}/token"
-client_id = "gw"
-client_secret = "s3cret"
-
-[[mcp.api_keys]]
-key = "k-claude-alice"
-agent = "claude"
-user = "alice"
-
-[[mcp.api_keys]]
-key = "k-claude-bob"
-agent = "claude"
-user = "bob"
+${webUpstreamToml(fixture)}${claudeKeysToml()}
 `,
   );
   // Every slow call an agent makes needs the approval of a tool writer; writers may approve what

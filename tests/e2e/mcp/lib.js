@@ -109,3 +109,24 @@ export async function startFixture(args) {
   });
   return { child, url: `http://127.0.0.1:${port}` };
 }
+
+// mandate.toml text shared by the gateway tests: the HTTP upstream "web" (the SDK fixture started by
+// startFixture(["gw", "s3cret"]), reached with a client-credentials token), and MCP API keys for the
+// agent "claude" acting for each of `users`.
+export const webUpstreamToml = (fixture, extra = "") => `
+[[mcp.upstreams]]
+name = "web"
+url = "${fixture.url}/mcp"
+auth = "client_credentials"
+token_url = "${fixture.url}/token"
+client_id = "gw"
+client_secret = "s3cret"
+${extra}`;
+
+export const claudeKeysToml = (users = ["alice", "bob"]) =>
+  users.map((u) => `
+[[mcp.api_keys]]
+key = "k-claude-${u}"
+agent = "claude"
+user = "${u}"
+`).join("");

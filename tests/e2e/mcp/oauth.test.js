@@ -10,7 +10,7 @@ import { after, before, describe, test } from "node:test";
 
 import * as jose from "jose";
 
-import { connect, freePort, initialize, post, repo, startFixture, startMandate, tempDir } from "./lib.js";
+import { connect, freePort, initialize, post, repo, startFixture, startMandate, tempDir, webUpstreamToml, claudeKeysToml } from "./lib.js";
 
 const ISSUER = "https://issuer.test";
 let mandate, base, work, fixture, jwksServer, jwks, keyA, keyB;
@@ -43,21 +43,8 @@ before(async () => {
   fs.writeFileSync(
     config,
     `
-[[mcp.upstreams]]
-name = "web"
-url = "${fixture.url}/mcp"
-auth = "client_credentials"
-token_url = "${fixture.url}/token"
-client_id = "gw"
-client_secret = "s3cret"
-max_concurrency = 2
-required_scopes = ["mcp:tools"]
-
-[[mcp.api_keys]]
-key = "k-claude-alice"
-agent = "claude"
-user = "alice"
-
+${webUpstreamToml(fixture, 'max_concurrency = 2\nrequired_scopes = ["mcp:tools"]\n')}
+${claudeKeysToml(["alice"])}
 [[auth.jwt_issuers]]
 issuer = "${ISSUER}"
 jwks_url = "http://127.0.0.1:${jwksServer.address().port}/jwks.json"

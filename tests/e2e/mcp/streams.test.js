@@ -14,7 +14,7 @@ import {
   ToolListChangedNotificationSchema,
 } from "@modelcontextprotocol/sdk/types.js";
 
-import { connect, freePort, here, modules, post, repo, startFixture, startMandate, tempDir } from "./lib.js";
+import { connect, freePort, here, modules, post, repo, startFixture, startMandate, tempDir, webUpstreamToml, claudeKeysToml } from "./lib.js";
 
 const EVERYTHING = path.join(modules, "@modelcontextprotocol/server-everything/dist/index.js");
 let mandate, base, work, fixture;
@@ -36,23 +36,7 @@ command = ["${process.execPath}", "${EVERYTHING}", "stdio"]
 name = "flaky"
 command = ["${process.execPath}", "${path.join(here, "fixtures/flaky-server.mjs")}"]
 
-[[mcp.upstreams]]
-name = "web"
-url = "${fixture.url}/mcp"
-auth = "client_credentials"
-token_url = "${fixture.url}/token"
-client_id = "gw"
-client_secret = "s3cret"
-
-[[mcp.api_keys]]
-key = "k-claude-alice"
-agent = "claude"
-user = "alice"
-
-[[mcp.api_keys]]
-key = "k-claude-bob"
-agent = "claude"
-user = "bob"
+${webUpstreamToml(fixture)}${claudeKeysToml()}
 `,
   );
   mandate = await startMandate({
