@@ -230,10 +230,10 @@ struct Monitor::State {
   AuditLog* log = nullptr;
   Config config;
   int subscription = 0;
-  std::vector<std::unique_ptr<Sink>> record_sinks;            // stdout, [[audit.webhooks]]
-  std::map<std::string, std::unique_ptr<Sink>> alert_sinks;    // by URL
-  std::map<std::string, std::vector<Sink*>> sinks_of_rule;     // rule name -> its alert sinks
-  std::map<std::string, std::vector<Sink*>> sinks_of_owner;    // "Type:id" -> its alert sinks
+  std::vector<std::unique_ptr<Sink>> record_sinks;           // stdout, [[audit.webhooks]]
+  std::map<std::string, std::unique_ptr<Sink>> alert_sinks;  // by URL
+  std::map<std::string, std::vector<Sink*>> sinks_of_rule;   // rule name -> its alert sinks
+  std::map<std::string, std::vector<Sink*>> sinks_of_owner;  // "Type:id" -> its alert sinks
   OwnerOf owner_of;
 
   // The rule thread's queue: written records, and sink failures to turn into alerts.
@@ -284,7 +284,8 @@ void Monitor::State::Fire(const AlertRule& r, json::object alert) {
   alert["kind"] = "alert";
   alert["rule"] = r.name;
   alert["type"] = RuleTypeName(r.type);
-  if (const json::value* actor = alert.if_contains("actor"); owner_of != nullptr && actor != nullptr && actor->is_string()) {
+  if (const json::value* actor = alert.if_contains("actor");
+      owner_of != nullptr && actor != nullptr && actor->is_string()) {
     if (std::string owner = owner_of(std::string(actor->as_string())); !owner.empty()) alert["owner"] = owner;
   }
   {
@@ -325,7 +326,8 @@ void Monitor::State::Evaluate(const Written& w, const json::object& o) {
           counts = kind == "decision" && decision == "deny";
           what = "denied request(s)";
         } else if (r.type == AlertRule::Type::kRateLimit) {
-          counts = decision == "rate_limited" || (status != nullptr && status->is_number() && status->to_number<int>() == 429);
+          counts = decision == "rate_limited" ||
+                   (status != nullptr && status->is_number() && status->to_number<int>() == 429);
           what = "rate-limited request(s)";
         } else {
           counts = decision != "deny" && std::find(r.actions.begin(), r.actions.end(), action) != r.actions.end();
@@ -343,15 +345,15 @@ void Monitor::State::Evaluate(const Written& w, const json::object& o) {
         if (kind != "decision") break;
         const absl::CivilSecond c = absl::ToCivilSecond(absl::FromUnixMicros(t), absl::UTCTimeZone());
         const int minute = c.hour() * 60 + c.minute();
-        const bool in_hours = r.start_minute <= r.end_minute
-                                  ? minute >= r.start_minute && minute < r.end_minute
-                                  : minute >= r.start_minute || minute < r.end_minute;
+        const bool in_hours = r.start_minute <= r.end_minute ? minute >= r.start_minute && minute < r.end_minute
+                                                             : minute >= r.start_minute || minute < r.end_minute;
         const int day = static_cast<int>(absl::GetWeekday(absl::CivilDay(c)));  // Monday = 0
         const int sunday_based = (day + 1) % 7;
         const bool in_days = r.days.empty() || std::find(r.days.begin(), r.days.end(), sunday_based) != r.days.end();
         if ((in_hours && in_days) || !Cooled(r, actor, t)) break;
-        Fire(r, base(absl::StrCat(actor.empty() ? "a caller" : actor, " acted outside the allowed hours (",
-                                  absl::FormatTime("%a %H:%M UTC", absl::FromUnixMicros(t), absl::UTCTimeZone()), ")")));
+        Fire(r,
+             base(absl::StrCat(actor.empty() ? "a caller" : actor, " acted outside the allowed hours (",
+                               absl::FormatTime("%a %H:%M UTC", absl::FromUnixMicros(t), absl::UTCTimeZone()), ")")));
         break;
       }
       case AlertRule::Type::kFirstUse: {
@@ -414,8 +416,10 @@ void Monitor::State::Route(const std::vector<Written>& written) {
       if (rendered.empty()) rendered = RenderRecord(r);
       // The rule's webhooks and the owner's, each URL once.
       std::set<Sink*> to;
-      if (auto it = sinks_of_rule.find(Str(o, "rule")); it != sinks_of_rule.end()) to.insert(it->second.begin(), it->second.end());
-      if (auto it = sinks_of_owner.find(Str(o, "owner")); it != sinks_of_owner.end()) to.insert(it->second.begin(), it->second.end());
+      if (auto it = sinks_of_rule.find(Str(o, "rule")); it != sinks_of_rule.end())
+        to.insert(it->second.begin(), it->second.end());
+      if (auto it = sinks_of_owner.find(Str(o, "owner")); it != sinks_of_owner.end())
+        to.insert(it->second.begin(), it->second.end());
       for (Sink* s : to) s->Offer(rendered);
       continue;
     }

@@ -30,7 +30,8 @@ class Monitor {
   // Subscribes to `log` (which must outlive the Monitor) and starts the sinks and rules of `config`.
   // With `owner_of`, an alert about an actor names the actor's owner and is delivered to the
   // owner's [[alerts.owners]] webhooks as well.
-  static absl::StatusOr<std::unique_ptr<Monitor>> Start(AuditLog* log, const Config& config, OwnerOf owner_of = nullptr);
+  static absl::StatusOr<std::unique_ptr<Monitor>> Start(AuditLog* log, const Config& config,
+                                                        OwnerOf owner_of = nullptr);
   ~Monitor();  // unsubscribes, then delivers what is queued (one attempt each) and stops
 
   // Prometheus text: log, sink and alert counters.
