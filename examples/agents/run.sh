@@ -7,43 +7,10 @@
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 mandate=$(realpath "${1:-$here/../../build/release/mandate}")
-work=$(mktemp -d)
-server_pid=
-cleanup() {
-  [[ -n $server_pid ]] && kill "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-# An admin key for the operator, a read key for the agent gateway that asks the questions.
-cat >"$work/mandate.toml" <<TOML
-[[api_keys]]
-key = "admin-key"
-role = "admin"
-[[api_keys]]
-key = "gateway-key"
-role = "read"
-TOML
-"$mandate" serve --config "$work/mandate.toml" --data-dir "$work/data" --listen 127.0.0.1:0 \
-  --policy "$here/policy.polar" --facts "$here/facts.jsonl" >"$work/out" 2>"$work/err" &
-server_pid=$!
-for _ in $(seq 300); do
-  url=$(grep -o 'http://127.0.0.1:[0-9]*' "$work/out" | head -1)
-  [[ -n $url ]] && break
-  sleep 0.1
-done
-if [[ -z ${url:-} ]]; then
-  echo "the server did not start:" >&2
-  cat "$work/err" >&2
-  exit 1
-fi
+# The admin key is the operator's; the read key is the agent gateway's, which asks the questions.
+source "$here/../lib/serve.sh"
 
 failures=0
-# call METHOD PATH [BODY] [KEY]: prints the response body.
-call() {
-  curl -sS -X "$1" "$url$2" -H "Authorization: Bearer ${4:-admin-key}" -H 'Content-Type: application/json' \
-    ${3:+--data "$3"}
-}
 # expect DECISION CODE DESCRIPTION REQUEST: asks /v1/check with the gateway key (or the admin key
 # when the request fixes "time") and compares the decision and the first reason code.
 expect() {

@@ -8,47 +8,14 @@
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 mandate=$(realpath "${1:-$here/../../build/release/mandate}")
-work=$(mktemp -d)
-server_pid=
-cleanup() {
-  [[ -n $server_pid ]] && kill "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-# The agent's gateway asks with a read key; the approvals backend decides with an admin key.
-cat >"$work/mandate.toml" <<TOML
-[server]
+# The agent's gateway asks with the read key; the approvals backend decides with the admin key.
+extra_config='[server]
 public_url = "https://mandate.example.com"
 [agents]
-approval_ttl_seconds = 900
-[[api_keys]]
-key = "admin-key"
-role = "admin"
-[[api_keys]]
-key = "gateway-key"
-role = "read"
-TOML
-"$mandate" serve --config "$work/mandate.toml" --data-dir "$work/data" --listen 127.0.0.1:0 \
-  --policy "$here/policy.polar" --facts "$here/facts.jsonl" >"$work/out" 2>"$work/err" &
-server_pid=$!
-for _ in $(seq 300); do
-  url=$(grep -o 'http://127.0.0.1:[0-9]*' "$work/out" | head -1)
-  [[ -n $url ]] && break
-  sleep 0.1
-done
-if [[ -z ${url:-} ]]; then
-  echo "the server did not start:" >&2
-  cat "$work/err" >&2
-  exit 1
-fi
+approval_ttl_seconds = 900'
+source "$here/../lib/serve.sh"
 
 failures=0
-# call METHOD PATH [BODY] [KEY]: prints the response body.
-call() {
-  curl -sS -X "$1" "$url$2" -H "Authorization: Bearer ${4:-admin-key}" -H 'Content-Type: application/json' \
-    ${3:+--data "$3"}
-}
 status() {  # status PATH BODY: the HTTP status of an admin POST
   curl -sS -o /dev/null -w '%{http_code}' -X POST "$url$1" -H 'Authorization: Bearer admin-key' \
     -H 'Content-Type: application/json' --data "$2"
