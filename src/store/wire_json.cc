@@ -42,18 +42,39 @@ json::object EncodeFactPattern(const FactPattern& pattern) {
   return o;
 }
 
-absl::StatusOr<Fact> DecodeStoredFact(std::string_view text) {
+namespace {
+
+// A stored {"predicate": string, "args": array}, checked. (args() looks the member up on each call:
+// a pointer into `value` would not survive moving the struct.)
+struct StoredShape {
+  json::value value;
+  std::string predicate;
+  const json::array& args() const { return value.get_object().at("args").get_array(); }
+};
+
+// `what` names the shape in the error ("fact", "pattern").
+absl::StatusOr<StoredShape> ParseStoredShape(std::string_view text, const char* what) {
+  StoredShape out;
   boost::system::error_code ec;
-  json::value v = json::parse(text, ec);
-  const json::object* o = ec ? nullptr : v.if_object();
+  out.value = json::parse(text, ec);
+  const json::object* o = ec ? nullptr : out.value.if_object();
   const json::value* predicate = o ? o->if_contains("predicate") : nullptr;
   const json::value* args = o ? o->if_contains("args") : nullptr;
   if (predicate == nullptr || !predicate->is_string() || args == nullptr || !args->is_array()) {
-    return absl::DataLossError(absl::StrCat("stored fact is not a fact: ", std::string(text)));
+    return absl::DataLossError(absl::StrCat("stored ", what, " is not a ", what, ": ", std::string(text)));
   }
+  out.predicate = std::string(predicate->get_string());
+  return out;
+}
+
+}  // namespace
+
+absl::StatusOr<Fact> DecodeStoredFact(std::string_view text) {
+  absl::StatusOr<StoredShape> shape = ParseStoredShape(text, "fact");
+  if (!shape.ok()) return shape.status();
   Fact f;
-  f.predicate = std::string(predicate->get_string());
-  for (const json::value& a : args->get_array()) {
+  f.predicate = std::move(shape->predicate);
+  for (const json::value& a : shape->args()) {
     const json::object* ao = a.if_object();
     const json::value* t = ao ? ao->if_contains("type") : nullptr;
     const json::value* id = ao ? ao->if_contains("id") : nullptr;
@@ -66,23 +87,17 @@ absl::StatusOr<Fact> DecodeStoredFact(std::string_view text) {
 }
 
 absl::StatusOr<FactPattern> DecodeStoredPattern(std::string_view text) {
-  boost::system::error_code ec;
-  json::value v = json::parse(text, ec);
-  const json::object* o = ec ? nullptr : v.if_object();
-  const json::value* predicate = o ? o->if_contains("predicate") : nullptr;
-  const json::value* args = o ? o->if_contains("args") : nullptr;
-  if (predicate == nullptr || !predicate->is_string() || args == nullptr || !args->is_array()) {
-    return absl::DataLossError(absl::StrCat("stored pattern is not a pattern: ", std::string(text)));
-  }
+  absl::StatusOr<StoredShape> shape = ParseStoredShape(text, "pattern");
+  if (!shape.ok()) return shape.status();
   FactPattern p;
-  p.predicate = std::string(predicate->get_string());
+  p.predicate = std::move(shape->predicate);
   // A string or null, else nothing.
   auto field = [](const json::object* a, const char* key) -> std::optional<std::optional<std::string>> {
     const json::value* f = a ? a->if_contains(key) : nullptr;
     if (f == nullptr || !(f->is_string() || f->is_null())) return std::nullopt;
     return f->is_null() ? std::optional<std::string>() : std::optional<std::string>(std::string(f->get_string()));
   };
-  for (const json::value& a : args->get_array()) {
+  for (const json::value& a : shape->args()) {
     auto t = field(a.if_object(), "type");
     auto id = field(a.if_object(), "id");
     if (!t || !id) return absl::DataLossError(absl::StrCat("stored pattern has a malformed argument: ", std::string(text)));
