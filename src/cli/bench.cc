@@ -7,12 +7,15 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <sstream>
 #include <thread>
 
+#include <malloc.h>
 #include <time.h>
 
+#include "absl/container/flat_hash_map.h"
 #include "boost/json.hpp"
 #include "cli/commands.h"
 
@@ -46,14 +49,18 @@ double EnvSeconds(const char* name, double fallback) {
   return (end != v && d > 0) ? d : fallback;
 }
 
-long RssKb() {
+// A "Vm...:" field of /proc/self/status, in kB.
+long StatusKb(const char* field) {
   std::ifstream in("/proc/self/status");
   std::string line;
+  const size_t len = std::strlen(field);
   while (std::getline(in, line)) {
-    if (line.rfind("VmRSS:", 0) == 0) return std::strtol(line.c_str() + 6, nullptr, 10);
+    if (line.compare(0, len, field) == 0) return std::strtol(line.c_str() + len, nullptr, 10);
   }
   return 0;
 }
+long RssKb() { return StatusKb("VmRSS:"); }
+long PeakRssKb() { return StatusKb("VmHWM:"); }
 
 std::string ReadFileOrFail(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -99,7 +106,125 @@ struct BenchOptions {
   std::string dir;
   int threads = 1;
   double seconds = 0;  // 0 = INPROC_SECONDS or 20
+  int list_users = 0;     // list(user, "read", <resource type>) over this many users of the queries
+  int write_batches = 0;  // 1,000-fact write batches applied while a reader thread checks
 };
+
+// Percentile `p` (0..1) of sorted samples.
+double Percentile(const std::vector<double>& sorted, double p) {
+  if (sorted.empty()) return 0.0;
+  return sorted[std::min(sorted.size() - 1, static_cast<size_t>(p * sorted.size()))];
+}
+
+// list(user, "read", T) for the first `users` distinct actors of the queries, T being the queries'
+// resource type. Each list is compared with every "read" query of that user: a resource is listed
+// iff its query expects an allow. Prints p50/p99/max latency and the mean result size.
+size_t MeasureList(const Snapshot& snap, const std::vector<BenchQuery>& queries, int users) {
+  absl::flat_hash_map<std::string, std::vector<size_t>> by_user;  // actor id -> its read queries
+  std::vector<const TypedValue*> order;
+  for (size_t i = 0; i < queries.size(); ++i) {
+    auto [it, fresh] = by_user.try_emplace(queries[i].actor.id);
+    if (fresh) order.push_back(&queries[i].actor);
+    if (queries[i].action == "read") it->second.push_back(i);
+  }
+  if (order.size() > static_cast<size_t>(users)) order.resize(users);
+  const std::string type = queries[0].resource.type;
+  std::vector<double> lat;
+  size_t listed = 0, mismatches = 0;
+  for (const TypedValue* actor : order) {
+    auto a = Clock::now();
+    absl::StatusOr<std::vector<std::string>> ids = snap.List(*actor, "read", type);
+    lat.push_back(std::chrono::duration<double, std::milli>(Clock::now() - a).count());
+    if (!ids.ok()) Fail(ids.status());
+    listed += ids->size();
+    for (size_t q : by_user[actor->id]) {
+      const bool in = std::binary_search(ids->begin(), ids->end(), queries[q].resource.id);
+      if (in != queries[q].expected && ++mismatches <= 3) {
+        std::printf("# list mismatch: %s read %s listed=%d expected %d\n", ToString(*actor).c_str(),
+                    ToString(queries[q].resource).c_str(), in, queries[q].expected);
+      }
+    }
+  }
+  std::sort(lat.begin(), lat.end());
+  std::printf("# mandate: list(user, \"read\", %s) over %zu users: p50=%.3f ms p99=%.3f ms max=%.3f ms, "
+              "%.1f ids per list, %zu mismatches against the read queries\n",
+              type.c_str(), order.size(), Percentile(lat, 0.5), Percentile(lat, 0.99), lat.empty() ? 0.0 : lat.back(),
+              order.empty() ? 0.0 : static_cast<double>(listed) / order.size(), mismatches);
+  return mismatches;
+}
+
+// Applies `batches` write batches of 1,000 new facts (has_role of fresh users on existing resources)
+// while a reader thread takes a snapshot and checks a query per iteration, as a server's request
+// threads do. Prints per batch the time Apply took and when the reader first saw the new revision,
+// and the reader's check latency during the writes against the same reader with no writes.
+void MeasureWrites(Database& db, const std::vector<BenchQuery>& queries, int batches) {
+  const size_t n = queries.size();
+  std::atomic<bool> stop{false};
+  std::atomic<uint64_t> wanted{0};                   // revision the writer waits to see
+  std::atomic<int64_t> seen_ns{-1};                  // when the reader first saw it
+  auto reader = [&](std::vector<double>* lat) {
+    size_t k = 0;
+    while (!stop.load(std::memory_order_relaxed)) {
+      auto a = Clock::now();
+      std::shared_ptr<const Snapshot> s = db.snapshot();
+      const BenchQuery& q = queries[k];
+      bool got = s->Check(q.actor, q.action, q.resource).allowed;
+      auto b = Clock::now();
+      (void)got;
+      if (s->revision() >= wanted.load(std::memory_order_relaxed) && seen_ns.load(std::memory_order_relaxed) < 0) {
+        seen_ns.store(b.time_since_epoch().count(), std::memory_order_relaxed);
+      }
+      if (lat->size() < 2'000'000) lat->push_back(std::chrono::duration<double, std::micro>(b - a).count());
+      if (++k == n) k = 0;
+    }
+  };
+  auto run_reader = [&](double seconds, auto&& during) {
+    std::vector<double> lat;
+    stop.store(false);
+    std::thread th(reader, &lat);
+    during();
+    std::this_thread::sleep_for(std::chrono::duration<double>(seconds));
+    stop.store(true);
+    th.join();
+    std::sort(lat.begin(), lat.end());
+    return lat;
+  };
+  // Baseline: the same reader, no writer.
+  wanted.store(UINT64_MAX);
+  std::vector<double> idle = run_reader(1.0, [] {});
+  std::vector<double> apply_ms, visible_ms;
+  std::vector<double> busy = run_reader(0.2, [&] {
+    for (int b = 0; b < batches; ++b) {
+      std::vector<Change> changes(1000);
+      for (int j = 0; j < 1000; ++j) {
+        const BenchQuery& q = queries[(static_cast<size_t>(b) * 1000 + j) % n];
+        changes[j].fact = Fact{"has_role",
+                               {{q.actor.type, "bench-w" + std::to_string(b) + "-" + std::to_string(j)},
+                                {"String", "reader"},
+                                q.resource}};
+      }
+      seen_ns.store(-1);
+      wanted.store(db.snapshot()->revision() + 1);
+      auto t0 = Clock::now();
+      absl::StatusOr<uint64_t> rev = db.Apply(changes);
+      auto t1 = Clock::now();
+      if (!rev.ok()) Fail(rev.status());
+      while (seen_ns.load() < 0) std::this_thread::yield();
+      apply_ms.push_back(std::chrono::duration<double, std::milli>(t1 - t0).count());
+      visible_ms.push_back((seen_ns.load() - t0.time_since_epoch().count()) * 1e-6);
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));  // let the reader run between batches
+    }
+  });
+  std::sort(apply_ms.begin(), apply_ms.end());
+  std::sort(visible_ms.begin(), visible_ms.end());
+  std::printf("# mandate: %d write batches of 1000 facts: Apply p50=%.1f ms max=%.1f ms; visible to the reader "
+              "p50=%.1f ms max=%.1f ms after the write began\n",
+              batches, Percentile(apply_ms, 0.5), apply_ms.back(), Percentile(visible_ms, 0.5), visible_ms.back());
+  std::printf("# mandate: reader check (snapshot + check) without writes p50=%.2f us p99=%.2f us (%zu checks); "
+              "during the writes p50=%.2f us p99=%.2f us p999=%.2f us (%zu checks)\n",
+              Percentile(idle, 0.5), Percentile(idle, 0.99), idle.size(), Percentile(busy, 0.5),
+              Percentile(busy, 0.99), Percentile(busy, 0.999), busy.size());
+}
 
 int RunBench(const BenchOptions& opt) {
   const double budget = opt.seconds > 0 ? opt.seconds : EnvSeconds("INPROC_SECONDS", 20);
@@ -108,6 +233,8 @@ int RunBench(const BenchOptions& opt) {
 
   const long rss0 = RssKb();
   auto t_load = Clock::now();
+  const double cpu_load0 = ProcessCpuSeconds();
+  double parse_s = 0, parse_cpu = 0;
   std::vector<Diagnostic> diags;
   auto policy = CompilePolicyFiles({opt.dir + "/policy.polar"}, diags);
   if (!policy) {
@@ -116,6 +243,8 @@ int RunBench(const BenchOptions& opt) {
   }
   auto facts = LoadFactsFile(opt.dir + "/facts.jsonl");
   if (!facts.ok()) Fail(facts.status());
+  parse_s = SecondsSince(t_load);
+  parse_cpu = ProcessCpuSeconds() - cpu_load0;
   Database db(policy);
   std::vector<Change> changes;
   changes.reserve(facts->size());
@@ -126,9 +255,18 @@ int RunBench(const BenchOptions& opt) {
   if (auto rev = db.Apply(changes); !rev.ok()) Fail(rev.status());
   changes.clear();
   changes.shrink_to_fit();
+  facts->clear();
+  facts->shrink_to_fit();
   auto snap = db.snapshot();
   const double load_s = SecondsSince(t_load);
+  const double load_cpu = ProcessCpuSeconds() - cpu_load0;
+  const long rss_peak = PeakRssKb();
   const long rss1 = RssKb();
+  // The parsed facts are gone; hand their freed heap back to the kernel so that the growth counts
+  // what the database holds (glibc keeps freed small blocks otherwise).
+  malloc_trim(0);
+  const long rss2 = RssKb();
+  const size_t fact_count = snap->fact_count();
   const std::vector<BenchQuery> queries = LoadQueries(opt.dir + "/queries.jsonl");
   const size_t n = queries.size();
 
@@ -205,15 +343,22 @@ int RunBench(const BenchOptions& opt) {
     lat.push_back(std::chrono::duration<double, std::micro>(b - a).count());
   }
   std::sort(lat.begin(), lat.end());
-  auto pct = [&](double p) { return lat.empty() ? 0.0 : lat[std::min(lat.size() - 1, size_t(p * lat.size()))]; };
+  auto pct = [&](double p) { return Percentile(lat, p); };
 
-  std::printf("# mandate: %zu facts loaded in %.0f ms, rss +%.1f MB (%.0f bytes/fact), %d thread(s)\n", facts->size(),
-              load_s * 1e3, (rss1 - rss0) / 1024.0, facts->empty() ? 0.0 : (rss1 - rss0) * 1024.0 / facts->size(),
-              threads);
+  std::printf("# mandate: %zu facts loaded in %.0f ms (%.0f CPU ms; JSONL decode %.0f ms, %.0f CPU ms; "
+              "Database::Apply %.0f ms, %.0f CPU ms), %d thread(s)\n",
+              fact_count, load_s * 1e3, load_cpu * 1e3, parse_s * 1e3, parse_cpu * 1e3, (load_s - parse_s) * 1e3,
+              (load_cpu - parse_cpu) * 1e3, threads);
+  std::printf("# mandate: memory: rss +%.1f MB after load (%.0f bytes/fact), +%.1f MB after malloc_trim (%.0f "
+              "bytes/fact), peak rss %.1f MB\n",
+              (rss1 - rss0) / 1024.0, fact_count == 0 ? 0.0 : (rss1 - rss0) * 1024.0 / fact_count, (rss2 - rss0) / 1024.0,
+              fact_count == 0 ? 0.0 : (rss2 - rss0) * 1024.0 / fact_count, rss_peak / 1024.0);
   std::printf("# mandate: %llu decisions timed in %.2f s (%.2f CPU s: %.0f decisions per CPU second); latency per check "
               "p50=%.2f us p99=%.2f us p999=%.2f us\n",
               static_cast<unsigned long long>(total.load()), elapsed, cpu, cpu > 0 ? total.load() / cpu : 0.0,
               pct(0.50), pct(0.99), pct(0.999));
+  if (opt.list_users > 0) mismatches += MeasureList(*snap, queries, opt.list_users);
+  if (opt.write_batches > 0) MeasureWrites(db, queries, opt.write_batches);
   std::printf("inproc mandate decisions_per_s=%.0f mismatches=%zu queries=%zu\n", total.load() / elapsed, mismatches,
               queries_checked);
   std::fflush(stdout);
@@ -233,6 +378,14 @@ void AddBenchCommand(CLI::App& app) {
   cmd->add_option("SCENARIO_DIR", opt->dir, "Scenario directory written by gen.js")->required();
   cmd->add_option("--threads", opt->threads, "Threads checking concurrently (default 1)")->check(CLI::Range(1, 256));
   cmd->add_option("--seconds", opt->seconds, "Time bound in seconds (default INPROC_SECONDS or 20)");
+  cmd->add_option("--list-users", opt->list_users,
+                  "Also time list(user, \"read\", <type>) for this many users of the queries, each list checked "
+                  "against the user's read queries")
+      ->check(CLI::Range(0, 1'000'000));
+  cmd->add_option("--write-batches", opt->write_batches,
+                  "Also apply this many batches of 1,000 new facts while a reader thread checks: time to "
+                  "visibility and the reader's latency")
+      ->check(CLI::Range(0, 1000));
   cmd->callback([opt] { ExitWith(RunBench(*opt)); });
 }
 

@@ -479,8 +479,12 @@ FactSet FactSet::Apply(const std::vector<FactChange>& changes, bool* changed) co
     auto base = std::make_shared<Layer>(*base_);
     for (auto& [key, w] : work) {
       if (w.added->live() == 0 && w.deleted->live() == 0) continue;
-      std::unique_ptr<TableBuilder> merged =
-          w.base != nullptr ? std::make_unique<TableBuilder>(*w.base) : std::make_unique<TableBuilder>(key.arity);
+      if (w.base == nullptr) {
+        // A new predicate (a bulk load): its delta is the whole table, so build it as it is.
+        (*base)[key] = w.added->Build();
+        continue;
+      }
+      auto merged = std::make_unique<TableBuilder>(*w.base);
       w.deleted->ForEach([&](const Value* row) { return merged->Remove(row) || true; });
       w.added->ForEach([&](const Value* row) { return merged->Insert(row) || true; });
       if (merged->live() == 0) {

@@ -2,6 +2,7 @@
 
 #include <atomic>
 #include <cstring>
+#include <algorithm>
 #include <mutex>
 
 namespace mandate::facts {
@@ -45,27 +46,26 @@ uint64_t HashString(std::string_view s) {
 }  // namespace
 
 struct SymbolTable::Index {
-  // A slot holds the entry's full hash next to the pointer, so probes touch an entry only on a hash
-  // match. Writers store the hash before publishing the pointer (release); readers load the pointer
-  // (acquire) first, so a non-null pointer always comes with its hash.
-  struct Slot {
-    std::atomic<uint64_t> hash{0};
-    std::atomic<const Entry*> entry{nullptr};
-  };
-  explicit Index(size_t capacity) : mask(capacity - 1), slots(new Slot[capacity]) {}
-  void Put(const Entry* e) {
-    size_t i = e->hash & mask;
-    while (slots[i].entry.load(std::memory_order_relaxed) != nullptr) i = (i + 1) & mask;
-    slots[i].hash.store(e->hash, std::memory_order_relaxed);
-    slots[i].entry.store(e, std::memory_order_release);
+  // A slot is one word: the high 32 bits of the name's hash, and id + 1 (0 marks an empty slot).
+  // Probes compare the tag and read the name only on a tag match. Writers store the name record
+  // before publishing its slot (release); readers load the slot with acquire.
+  explicit Index(size_t capacity) : mask(capacity - 1), slots(new std::atomic<uint64_t>[capacity]) {
+    for (size_t i = 0; i < capacity; ++i) slots[i].store(0, std::memory_order_relaxed);
+  }
+  static uint64_t Word(uint64_t hash, SymbolId id) { return (hash & 0xffffffff00000000ull) | (uint64_t{id} + 1); }
+  void Put(uint64_t hash, SymbolId id) {
+    size_t i = hash & mask;
+    while (slots[i].load(std::memory_order_relaxed) != 0) i = (i + 1) & mask;
+    slots[i].store(Word(hash, id), std::memory_order_release);
     ++size;
   }
   size_t mask;
   size_t size = 0;
-  std::unique_ptr<Slot[]> slots;
+  std::unique_ptr<std::atomic<uint64_t>[]> slots;
 };
 
-SymbolTable::SymbolTable() {
+SymbolTable::SymbolTable() : blocks_(new std::atomic<NameRef*>[size_t{1} << (32 - kBlockBits)]) {
+  for (size_t b = 0; b < (size_t{1} << (32 - kBlockBits)); ++b) blocks_[b].store(nullptr, std::memory_order_relaxed);
   // Order matches the kXxxType constants.
   for (std::string_view s : {"", "String", "Integer", "Boolean", "Actor", "Resource"}) Intern(s);
 }
@@ -77,56 +77,90 @@ SymbolTable& SymbolTable::Global() {
   return *table;
 }
 
-const SymbolTable::Entry* SymbolTable::FindIn(const Index* index, std::string_view s, uint64_t hash) const {
-  if (index == nullptr) return nullptr;
+namespace {
+// The first min(n, 8) bytes of `s` as a zero-padded little-endian word (as NameRef stores short
+// names), without reading past the string.
+uint64_t PaddedWord(std::string_view s) {
+  const char* p = s.data();
+  const size_t n = std::min<size_t>(s.size(), 8);
+  if (n >= 4) return Load32(p) | ((Load32(p + n - 4) >> (8 * (8 - n))) << 32);
+  uint64_t w = 0;
+  for (size_t i = 0; i < n; ++i) w |= uint64_t{static_cast<uint8_t>(p[i])} << (8 * i);
+  return w;
+}
+}  // namespace
+
+int64_t SymbolTable::FindIn(const Index* index, std::string_view s, uint64_t hash) const {
+  if (index == nullptr) return -1;
+  const uint32_t tag = static_cast<uint32_t>(hash >> 32);
+  const uint64_t word = s.size() <= 8 ? PaddedWord(s) : 0;
   for (size_t i = hash & index->mask;; i = (i + 1) & index->mask) {
-    const Entry* e = index->slots[i].entry.load(std::memory_order_acquire);
-    if (e == nullptr) return nullptr;
-    if (index->slots[i].hash.load(std::memory_order_relaxed) == hash && e->name == s) return e;
+    const uint64_t w = index->slots[i].load(std::memory_order_acquire);
+    if (w == 0) return -1;
+    if (static_cast<uint32_t>(w >> 32) != tag) continue;
+    const SymbolId id = static_cast<SymbolId>(w) - 1;
+    const NameRef& r = Ref(id);
+    if (r.size != s.size()) continue;
+    if (s.size() <= 8 ? Load64(r.chars) == word : r.view() == s) return id;
   }
 }
 
-void SymbolTable::Insert(const Entry* e) {
+void SymbolTable::Insert(SymbolId id, uint64_t hash) {
   const Index* cur = index_.load(std::memory_order_relaxed);
   if (cur == nullptr || (cur->size + 1) * 10 > (cur->mask + 1) * 7) {
-    // Grow into a new index and publish it; readers holding the old one still see valid entries.
+    // Grow into a new index and publish it; readers holding the old one still see valid names.
     auto next = std::make_unique<Index>(cur == nullptr ? 64 : (cur->mask + 1) * 2);
-    for (const Entry& old : entries_) {
-      if (&old != e) next->Put(&old);
-    }
+    for (SymbolId old = 0; old < id; ++old) next->Put(HashString(Ref(old).view()), old);
     cur = next.get();
     indexes_.push_back(std::move(next));
     index_.store(cur, std::memory_order_release);
   }
-  indexes_.back()->Put(e);
+  indexes_.back()->Put(hash, id);
 }
 
 SymbolId SymbolTable::Intern(std::string_view s) {
   const uint64_t h = HashString(s);
-  if (const Entry* e = FindIn(index_.load(std::memory_order_acquire), s, h)) return e->id;
-  std::unique_lock lock(mu_);
-  if (const Entry* e = FindIn(index_.load(std::memory_order_relaxed), s, h)) return e->id;
-  const SymbolId id = static_cast<SymbolId>(entries_.size());
-  entries_.push_back(Entry{std::string(s), h, id});
-  Insert(&entries_.back());
+  if (int64_t id = FindIn(index_.load(std::memory_order_acquire), s, h); id >= 0) return static_cast<SymbolId>(id);
+  std::lock_guard lock(mu_);
+  if (int64_t id = FindIn(index_.load(std::memory_order_relaxed), s, h); id >= 0) return static_cast<SymbolId>(id);
+  const SymbolId id = size_.load(std::memory_order_relaxed);
+  const uint32_t b = id >> kBlockBits;
+  if (blocks_[b].load(std::memory_order_relaxed) == nullptr) {
+    block_storage_.emplace_back(new NameRef[size_t{1} << kBlockBits]);
+    blocks_[b].store(block_storage_.back().get(), std::memory_order_release);
+  }
+  NameRef& r = blocks_[b].load(std::memory_order_relaxed)[id & ((1u << kBlockBits) - 1)];
+  r.size = static_cast<uint32_t>(s.size());
+  if (s.size() <= 8) {
+    std::memset(r.chars, 0, sizeof(r.chars));
+    if (!s.empty()) std::memcpy(r.chars, s.data(), s.size());
+  } else {
+    if (arena_left_ < s.size()) {
+      const size_t chunk = std::max<size_t>(s.size(), 64 * 1024);
+      arena_.emplace_back(new char[chunk]);
+      arena_next_ = arena_.back().get();
+      arena_left_ = chunk;
+    }
+    std::memcpy(arena_next_, s.data(), s.size());
+    r.ptr = arena_next_;
+    arena_next_ += s.size();
+    arena_left_ -= s.size();
+  }
+  // Name() of the id works as soon as Find() can return it.
+  size_.store(id + 1, std::memory_order_release);
+  Insert(id, h);
   return id;
 }
 
 std::optional<SymbolId> SymbolTable::Find(std::string_view s) const {
-  const Entry* e = FindIn(index_.load(std::memory_order_acquire), s, HashString(s));
-  if (e == nullptr) return std::nullopt;
-  return e->id;
+  const int64_t id = FindIn(index_.load(std::memory_order_acquire), s, HashString(s));
+  if (id < 0) return std::nullopt;
+  return static_cast<SymbolId>(id);
 }
 
 std::string_view SymbolTable::Name(SymbolId id) const {
-  std::shared_lock lock(mu_);
-  if (id >= entries_.size()) return {};
-  return entries_[id].name;
-}
-
-size_t SymbolTable::size() const {
-  std::shared_lock lock(mu_);
-  return entries_.size();
+  if (id >= size_.load(std::memory_order_acquire)) return {};
+  return Ref(id).view();
 }
 
 namespace {

@@ -5,10 +5,9 @@
 
 #include <atomic>
 #include <cstdint>
-#include <deque>
 #include <memory>
 #include <optional>
-#include <shared_mutex>
+#include <mutex>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -30,10 +29,14 @@ inline constexpr SymbolId kResourceType = 5; // "Resource" (abstract)
 inline constexpr SymbolId kFirstUserSymbol = 6;
 
 // Append-only table of interned strings, shared by every snapshot in the process.
-// Thread safety: all methods may be called concurrently. Find() takes no lock (it probes an index
-// that writers publish atomically); Intern() takes an exclusive lock only when the string is new;
-// Name() and size() take a shared lock. Returned string_views stay valid for the life of the table
-// (strings are never moved or freed).
+// Thread safety: all methods may be called concurrently. Find() and Name() take no lock (they read an
+// index and name blocks that writers publish atomically); Intern() takes a lock only when the string
+// is new. Returned string_views stay valid for the life of the table (strings are never moved or
+// freed).
+//
+// Memory: a symbol costs a 16-byte name record (names of up to 8 bytes are stored in it, longer ones
+// in an append-only arena) plus 8-byte index slots at a load of at most 0.7 (and the smaller indexes
+// that growth retired, which lock-free readers may still hold).
 class SymbolTable {
  public:
   SymbolTable();
@@ -46,21 +49,34 @@ class SymbolTable {
 
   SymbolId Intern(std::string_view s);
   std::optional<SymbolId> Find(std::string_view s) const;
-  std::string_view Name(SymbolId id) const;
-  size_t size() const;
+  std::string_view Name(SymbolId id) const;  // "" for an id never handed out
+  size_t size() const { return size_.load(std::memory_order_acquire); }
 
  private:
-  struct Entry {
-    std::string name;
-    uint64_t hash;
-    SymbolId id;
+  // A stored name: inline when it fits the pointer's 8 bytes, else a pointer into the arena.
+  struct NameRef {
+    union {
+      const char* ptr;
+      char chars[8];
+    };
+    uint32_t size;
+    std::string_view view() const { return size <= 8 ? std::string_view(chars, size) : std::string_view(ptr, size); }
   };
-  struct Index;  // open addressing over Entry pointers, read without locks
-  const Entry* FindIn(const Index* index, std::string_view s, uint64_t hash) const;
-  void Insert(const Entry* e);  // with mu_ held exclusively
+  static constexpr uint32_t kBlockBits = 16;  // names per block = 2^16; 2^16 blocks cover every id
+  struct Index;  // open addressing over (hash tag, id) words, read without locks
+  int64_t FindIn(const Index* index, std::string_view s, uint64_t hash) const;  // id, or -1
+  const NameRef& Ref(SymbolId id) const {
+    return blocks_[id >> kBlockBits].load(std::memory_order_acquire)[id & ((1u << kBlockBits) - 1)];
+  }
+  void Insert(SymbolId id, uint64_t hash);  // with mu_ held
 
-  mutable std::shared_mutex mu_;
-  std::deque<Entry> entries_;  // index = id; deque keeps element addresses stable
+  std::mutex mu_;  // writers
+  std::atomic<uint32_t> size_{0};
+  std::unique_ptr<std::atomic<NameRef*>[]> blocks_;
+  std::vector<std::unique_ptr<NameRef[]>> block_storage_;
+  std::vector<std::unique_ptr<char[]>> arena_;  // names longer than 8 bytes
+  char* arena_next_ = nullptr;
+  size_t arena_left_ = 0;
   std::atomic<const Index*> index_{nullptr};
   std::vector<std::unique_ptr<Index>> indexes_;  // the current one and retired ones readers may hold
 };

@@ -315,6 +315,39 @@ TEST(FactsDecodingTest, JsonlAndPolar) {
   EXPECT_EQ((*p)[0], (*f)[0]);
 }
 
+TEST(FactsDecodingTest, CanonicalLinesAndOtherShapesDecodeAlike) {
+  // The canonical shape takes the scanner; spacing, other key orders, extra keys and escapes take the
+  // JSON parser. All of them must give the same fact, and a bad line the parser's error.
+  const std::string want = "has_role(User{\"a\\\"b\"}, \"admin\", Org{\"acme\"})";
+  for (const char* line : {
+           R"({"predicate":"has_role","args":[{"type":"User","id":"a\"b"},{"type":"String","id":"admin"},{"type":"Org","id":"acme"}]})",
+           R"( { "predicate" : "has_role" , "args" : [ {"type":"User","id":"a\u0022b"}, {"type":"String","id":"admin"}, {"type":"Org","id":"acme"} ] } )",
+           R"({"args":[{"id":"a\"b","type":"User"},{"type":"String","id":"admin"},{"type":"Org","id":"acme"}],"predicate":"has_role"})",
+           R"({"predicate":"has_role","args":[{"type":"User","id":"a\"b","x":1},{"type":"String","id":"admin"},{"type":"Org","id":"acme"}],"note":"n"})"}) {
+    absl::StatusOr<std::vector<Fact>> f = ParseFactsJsonl(line);
+    ASSERT_TRUE(f.ok()) << line << ": " << f.status().message();
+    ASSERT_EQ(f->size(), 1u) << line;
+    EXPECT_EQ(ToString((*f)[0]), want) << line;
+  }
+  absl::StatusOr<std::vector<Fact>> plain = ParseFactsJsonl(
+      R"({"predicate":"has_role","args":[{"type":"User","id":"alice"},{"type":"String","id":"admin"},{"type":"Org","id":"acme"}]})"
+      "\r\n"
+      R"({"predicate":"p","args":[]})");
+  ASSERT_TRUE(plain.ok()) << plain.status().message();
+  ASSERT_EQ(plain->size(), 2u);
+  EXPECT_EQ(ToString((*plain)[0]), "has_role(User{\"alice\"}, \"admin\", Org{\"acme\"})");
+  EXPECT_EQ(ToString((*plain)[1]), "p()");
+  // Trailing text after the object, invalid UTF-8 and an empty type are still errors.
+  EXPECT_THAT(std::string(ParseFactsJsonl("{\"predicate\":\"p\",\"args\":[{\"type\":\"U\",\"id\":\"\xff\"}]}", "f.jsonl")
+                              .status()
+                              .message()),
+              HasSubstr("f.jsonl:1: invalid JSON"));
+  EXPECT_THAT(std::string(ParseFactsJsonl(R"({"predicate":"p","args":[]} x)", "f.jsonl").status().message()),
+              HasSubstr("f.jsonl:1: invalid JSON"));
+  EXPECT_EQ(std::string(ParseFactsJsonl(R"({"predicate":"p","args":[{"type":"","id":"x"}]})", "f.jsonl").status().message()),
+            "f.jsonl:1: /args/0/type: empty type");
+}
+
 TEST(FactsDecodingTest, ErrorsNameLineAndPointer) {
   auto err = [](std::string_view text) { return std::string(ParseFactsJsonl(text, "f.jsonl").status().message()); };
   EXPECT_EQ(err("{\"predicate\":\"p\",\"args\":[]}\n{\"predicate\":\"p\",\"args\":[{\"type\":\"User\",\"id\":7}]}"),

@@ -28,6 +28,27 @@ TEST(SymbolTableTest, BuiltinsAndRoundTrip) {
   EXPECT_EQ(t.size(), kFirstUserSymbol + 9);
 }
 
+TEST(SymbolTableTest, InlineNamesAreExactAndIdsCrossNameBlocks) {
+  SymbolTable t;
+  // Names of up to 8 bytes are stored inline and zero padded: a trailing NUL is still a different name.
+  const SymbolId ab = t.Intern("ab");
+  const SymbolId ab0 = t.Intern(std::string_view("ab\0", 3));
+  const SymbolId eight0 = t.Intern(std::string_view("abcdefg\0", 8));
+  EXPECT_NE(ab, ab0);
+  EXPECT_NE(eight0, t.Intern("abcdefg"));
+  EXPECT_EQ(t.Name(ab0), std::string_view("ab\0", 3));
+  EXPECT_EQ(t.Find(std::string_view("abcdefg\0", 8)), eight0);
+  EXPECT_EQ(t.Name(static_cast<SymbolId>(t.size())), "");  // never handed out
+  // More names than one block holds (2^16), short and long, all still found by name.
+  for (int i = 0; i < 70000; ++i) t.Intern((i % 2 ? "long-name-" : "n") + std::to_string(i));
+  for (int i = 0; i < 70000; i += 997) {
+    const std::string s = (i % 2 ? "long-name-" : "n") + std::to_string(i);
+    std::optional<SymbolId> id = t.Find(s);
+    ASSERT_TRUE(id.has_value()) << s;
+    EXPECT_EQ(t.Name(*id), s);
+  }
+}
+
 TEST(SymbolTableTest, FindIsSafeWhileAnotherThreadInterns) {
   SymbolTable t;
   constexpr int kN = 50000;
