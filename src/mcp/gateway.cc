@@ -205,6 +205,7 @@ struct Session {
   // gateway's id -> what handles the answer.
   std::map<std::string, std::function<void(const json::object& answer)>> awaiting;
   std::string tools_view;  // the tool names this session was last shown (list_changed re-filtering)
+  std::set<std::string> subscriptions;  // resource URIs subscribed to (resources/subscribe)
 
   bool Primes() const { return protocol_version >= "2025-11-25"; }
   void CloseStreams() {
@@ -255,13 +256,34 @@ struct Gateway::Impl {
 
   std::mutex mu;  // guards sessions (and their mutable fields), tools, calls, progress, counters
   std::map<std::string, std::shared_ptr<Session>> sessions;
-  std::map<std::string, json::object> tools;  // "<upstream>/<tool>" -> latest definition
+  // A tool's latest definition and its pinning digest (computed once, not on every call).
+  struct KnownTool {
+    json::object def;
+    std::string digest;  // ToolDigest(def)
+  };
+  std::map<std::string, std::shared_ptr<const KnownTool>> tools;  // "<upstream>/<tool>" -> latest
   Clock::time_point last_sweep = Clock::now();
   std::map<std::pair<std::string, int64_t>, std::shared_ptr<Call>> calls;  // (upstream, upstream id)
   std::map<std::string, std::shared_ptr<Call>> progress;                   // gateway progress token
   uint64_t next_token = 1;
 
   std::set<std::shared_ptr<Ask>> asks;  // approvals being asked (guarded by mu), ended at shutdown
+
+  // Resource subscriptions towards the upstreams (guarded by mu), shared by the sessions: one
+  // upstream connection serves every session, so the upstream is subscribed to a URI when the first
+  // session subscribes and unsubscribed when the last one lets go (unsubscribes, ends or expires).
+  struct SubscribeWaiter {
+    std::shared_ptr<Exchange> exchange;
+    std::shared_ptr<Session> session;
+    json::value client_id;
+  };
+  struct UpstreamSubscription {
+    int sessions = 0;   // sessions holding it, including those whose subscribe is in flight
+    bool live = false;  // the upstream accepted it
+    std::vector<SubscribeWaiter> waiting;  // subscribes waiting for the upstream's answer
+  };
+  using UpstreamUri = std::pair<std::string, std::string>;  // (upstream, resource URI)
+  std::map<UpstreamUri, UpstreamSubscription> subscriptions;
   boost::asio::thread_pool blocking{1};  // decision steps that touch the store (approvals)
   std::thread keepalive;
   std::condition_variable keepalive_cv;
@@ -298,9 +320,10 @@ struct Gateway::Impl {
   }
 
   // Writes one audit entry in the shape of the server's decision records (docs/audit.md), with the
-  // MCP specifics under "detail". Arguments are recorded by digest only.
+  // MCP specifics under "detail". Arguments are recorded by digest only: `args_digest` is the
+  // approval binding's (agents::ArgumentsDigest), "" when the message has no arguments.
   void Audit(const Session* s, const Principal* p, std::string_view upstream, std::string_view method,
-             std::string_view action, std::string_view resource, const json::value* args, std::string_view decision,
+             std::string_view action, std::string_view resource, std::string_view args_digest, std::string_view decision,
              const std::vector<std::string>& reasons, Clock::time_point start, json::object detail = {}) {
     if (!options.audit) return;
     json::object e{{"kind", "decision"}, {"api", absl::StrCat("MCP ", std::string(method))}, {"decision", decision}};
@@ -321,7 +344,7 @@ struct Gateway::Impl {
     detail["upstream"] = upstream;
     detail["method"] = method;
     if (s != nullptr) detail["session"] = s->id.substr(0, 12);
-    if (args != nullptr) detail["args_sha256"] = CanonicalDigest(*args);
+    if (!args_digest.empty()) detail["args_sha256"] = args_digest;
     e["detail"] = std::move(detail);
     options.audit(json::serialize(e));
   }
@@ -413,7 +436,8 @@ struct Gateway::Impl {
   }
 
   // ---- Sessions ----
-  void SweepLocked() {
+  // Ends sessions idle longer than session_idle_seconds; what they held upstream goes to `released`.
+  void SweepLocked(std::vector<UpstreamUri>* released) {
     const auto now = Clock::now();
     if (now - last_sweep < std::chrono::seconds(10) && sessions.size() < options.config.max_sessions) return;
     last_sweep = now;
@@ -421,6 +445,7 @@ struct Gateway::Impl {
     for (auto it = sessions.begin(); it != sessions.end();) {
       if (now - it->second->last_used > idle) {
         it->second->CloseStreams();
+        ReleaseSubscriptionsLocked(*it->second, released);
         sessions.erase(it++);
       } else {
         ++it;
@@ -473,7 +498,7 @@ struct Gateway::Impl {
     bool token_given = false;
     absl::StatusOr<Principal> principal = Authenticate(req, name, &token_given);
     if (!principal.ok()) {
-      Audit(nullptr, nullptr, name, absl::StrCat(std::string(req.method_string()), " ", path), "", "", nullptr, "deny",
+      Audit(nullptr, nullptr, name, absl::StrCat(std::string(req.method_string()), " ", path), "", "", "", "deny",
             {absl::StrCat(absl::IsPermissionDenied(principal.status()) ? "insufficient_scope: " : "unauthenticated: ",
                           token_given ? std::string(principal.status().message()) : "no token")},
             x->start);
@@ -486,12 +511,15 @@ struct Gateway::Impl {
       std::shared_ptr<Session> s = FindSession(session_id, name, *principal);
       if (s == nullptr) return ReplyMessage(*x, 404, "no such session");
       std::map<std::string, int64_t> inflight;
+      std::vector<UpstreamUri> released;
       {
         std::lock_guard lock(mu);
         sessions.erase(s->id);
         inflight.swap(s->inflight);
         s->CloseStreams();
+        ReleaseSubscriptionsLocked(*s, &released);
       }
+      UnsubscribeUpstream(released);
       for (const auto& [cid, uid] : inflight) {
         up->second->Cancel(uid, "session ended");
         if (std::shared_ptr<Call> c = ForgetCall(name, uid)) {
@@ -606,29 +634,33 @@ struct Gateway::Impl {
       session->client_capabilities = c->as_object();
     }
     session->last_used = Clock::now();
+    std::vector<UpstreamUri> released;
+    bool full;
     {
       std::lock_guard lock(mu);
-      SweepLocked();
-      if (sessions.size() >= options.config.max_sessions) {
-        return ReplyJson(*x, 503, MakeError(m.id, kInternalError, "too many MCP sessions; retry later"),
-                         {{"Retry-After", "5"}});
-      }
+      SweepLocked(&released);
+      full = sessions.size() >= options.config.max_sessions;
+    }
+    UnsubscribeUpstream(released);
+    if (full) {
+      return ReplyJson(*x, 503, MakeError(m.id, kInternalError, "too many MCP sessions; retry later"),
+                       {{"Retry-After", "5"}});
     }
     up.WhenReady([this, x, session, id = m.id](absl::StatusOr<json::object> init) {
       if (!init.ok()) return ReplyJson(*x, 503, MakeError(id, kUpstreamUnavailable, std::string(init.status().message())));
       const json::object* uc = init->contains("capabilities") && init->at("capabilities").is_object()
                                    ? &init->at("capabilities").as_object()
                                    : nullptr;
-      // Only what the gateway relays is offered: list_changed as the upstream has it (relayed on
-      // the standalone stream), no resource subscriptions (one upstream connection serves every
-      // session), logging levels kept per session by the gateway.
+      // Only what the gateway relays is offered: list_changed and resource subscriptions as the
+      // upstream has them (relayed on the standalone stream; subscriptions kept per session by the
+      // gateway), logging levels kept per session by the gateway.
       json::object caps;
       for (const char* c : {"tools", "resources", "prompts", "completions", "logging"}) {
         if (uc == nullptr || !uc->contains(c)) continue;
         json::object cap;
         const json::value& theirs = uc->at(c);
-        if (theirs.is_object() && theirs.as_object().contains("listChanged") && theirs.at("listChanged") == true) {
-          cap["listChanged"] = true;
+        for (const char* flag : {"listChanged", "subscribe"}) {
+          if (theirs.is_object() && theirs.as_object().contains(flag) && theirs.at(flag) == true) cap[flag] = true;
         }
         caps[c] = std::move(cap);
       }
@@ -882,6 +914,132 @@ struct Gateway::Impl {
       RefreshTools(up);
     } else if (method == "notifications/resources/list_changed" || method == "notifications/prompts/list_changed") {
       for (const std::shared_ptr<Session>& s : SessionsOf(up.name())) SendStandalone(*s, MakeNotification(method, {}));
+    } else if (method == "notifications/resources/updated") {
+      // Only to the sessions subscribed to the URI that may still read it.
+      const json::value* uri = params.if_contains("uri");
+      if (uri == nullptr || !uri->is_string()) return;
+      const std::string u(uri->as_string());
+      std::vector<std::shared_ptr<Session>> subscribed;
+      {
+        std::lock_guard lock(mu);
+        for (const auto& [id, s] : sessions) {
+          if (s->upstream == up.name() && s->subscriptions.count(u) != 0) subscribed.push_back(s);
+        }
+      }
+      for (const std::shared_ptr<Session>& s : subscribed) {
+        if (authorizer.Visible(ResourceAuthz(*s, u, method))) SendStandalone(*s, MakeNotification(method, params));
+      }
+    }
+  }
+
+  // ---- Resource subscriptions ----
+  // resources/subscribe, allowed by the policy: the session holds the URI; the upstream is asked
+  // only when no session held it, and the answer waits for the upstream's.
+  void Subscribe(const std::shared_ptr<Exchange>& x, const std::shared_ptr<Session>& s, Upstream& up,
+                 const Message& m, const std::string& uri) {
+    bool ask = false;
+    {
+      std::unique_lock lock(mu);
+      if (sessions.count(s->id) == 0) {  // deleted meanwhile: it must not hold anything
+        lock.unlock();
+        return Finish(*x, MakeError(m.id, kInvalidRequest, "the session ended"));
+      }
+      bool held = !s->subscriptions.insert(uri).second;
+      if (!held) {
+        UpstreamSubscription& sub = subscriptions[{up.name(), uri}];
+        ++sub.sessions;
+        held = sub.live;
+        if (!held) {
+          // Answered with the upstream's answer: this one asks, or another session's ask is in flight.
+          sub.waiting.push_back(SubscribeWaiter{x, s, m.id});
+          ask = sub.waiting.size() == 1;
+        }
+      }
+      if (held) {
+        lock.unlock();
+        return Finish(*x, MakeResult(m.id, json::object{}));
+      }
+    }
+    if (!ask) return;
+    up.Request("resources/subscribe", json::object{{"uri", uri}}, [this, &up, uri](json::object resp) {
+      const bool ok = resp.contains("result");
+      std::vector<SubscribeWaiter> waiters;
+      bool drop = false;
+      {
+        std::lock_guard lock(mu);
+        auto it = subscriptions.find({up.name(), uri});
+        if (it == subscriptions.end()) return;
+        waiters.swap(it->second.waiting);
+        if (ok) {
+          it->second.live = true;
+        } else {
+          for (const SubscribeWaiter& w : waiters) {
+            if (w.session->subscriptions.erase(uri) != 0) --it->second.sessions;
+          }
+        }
+        // Everyone let go while the upstream answered.
+        drop = it->second.sessions <= 0;
+        if (drop) subscriptions.erase(it);
+      }
+      if (ok && drop) up.Request("resources/unsubscribe", json::object{{"uri", uri}}, [](json::object) {});
+      for (const SubscribeWaiter& w : waiters) {
+        json::object answer = resp;
+        answer["id"] = w.client_id;
+        Finish(*w.exchange, answer);
+      }
+    });
+  }
+
+  // resources/unsubscribe: the session lets go of the URI (not a use: no policy check); the
+  // upstream is unsubscribed when no session holds it any more.
+  void Unsubscribe(Exchange& x, Session& s, const Message& m, const std::string& uri) {
+    std::vector<UpstreamUri> released;
+    {
+      std::lock_guard lock(mu);
+      if (s.subscriptions.erase(uri) != 0) ReleaseLocked({s.upstream, uri}, &released);
+    }
+    UnsubscribeUpstream(released);
+    Finish(x, MakeResult(m.id, json::object{}));
+  }
+
+  // One session fewer holds `key`; when none does and the upstream holds it, it goes to `released`.
+  void ReleaseLocked(const UpstreamUri& key, std::vector<UpstreamUri>* released) {
+    auto it = subscriptions.find(key);
+    if (it == subscriptions.end() || --it->second.sessions > 0) return;
+    // A subscribe still in flight is settled when the upstream answers it (see Subscribe).
+    if (!it->second.live) return;
+    released->push_back(key);
+    subscriptions.erase(it);
+  }
+
+  void ReleaseSubscriptionsLocked(Session& s, std::vector<UpstreamUri>* released) {
+    for (const std::string& uri : s.subscriptions) ReleaseLocked({s.upstream, uri}, released);
+    s.subscriptions.clear();
+  }
+
+  // Tells the upstreams to drop subscriptions no session holds any more (call without mu held).
+  void UnsubscribeUpstream(const std::vector<UpstreamUri>& released) {
+    for (const auto& [upstream, uri] : released) {
+      upstreams.at(upstream)->Request("resources/unsubscribe", json::object{{"uri", uri}}, [](json::object) {});
+    }
+  }
+
+  // After a handshake with the upstream (a restart or a new upstream session): the subscriptions
+  // sessions hold are made again, since the upstream forgot them.
+  void OnUpstreamReady(Upstream& up) {
+    std::vector<std::string> uris;
+    {
+      std::lock_guard lock(mu);
+      for (const auto& [key, sub] : subscriptions) {
+        if (key.first == up.name() && sub.live) uris.push_back(key.second);
+      }
+    }
+    for (const std::string& uri : uris) {
+      up.Request("resources/subscribe", json::object{{"uri", uri}}, [name = up.name(), uri](json::object resp) {
+        if (!resp.contains("result")) {
+          spdlog::warn("MCP upstream \"{}\" refused the renewed subscription to {}: {}", name, uri, json::serialize(resp));
+        }
+      });
     }
   }
 
@@ -906,7 +1064,7 @@ struct Gateway::Impl {
     std::shared_ptr<Call> c = FindCall(up.name(), related);
     std::shared_ptr<Session> s = c != nullptr ? c->session.lock() : nullptr;
     auto refuse = [&](const std::string& why) {
-      if (s != nullptr) Audit(s.get(), &s->principal, up.name(), method, "", "", nullptr, "deny", {why}, start);
+      if (s != nullptr) Audit(s.get(), &s->principal, up.name(), method, "", "", "", "deny", {why}, start);
       up.SendResponse(MakeError(id, kMethodNotFound, absl::StrCat("Mandate gateway: ", why)));
     };
     if (s == nullptr) return refuse(absl::StrCat(method, " is not tied to a client request the gateway can relay it to"));
@@ -928,7 +1086,7 @@ struct Gateway::Impl {
       }
       return refuse("the client's request is not answered with an event stream (Accept lacks text/event-stream)");
     }
-    Audit(s.get(), &s->principal, up.name(), method, "", "", nullptr, "allow", {}, start,
+    Audit(s.get(), &s->principal, up.name(), method, "", "", "", "allow", {}, start,
           json::object{{"relayed_to_client", true}});
   }
 
@@ -952,7 +1110,7 @@ struct Gateway::Impl {
       }
     }
     ListAllTools(up, json::object{}, 0, [this, &up] {
-      std::vector<json::object> defs;
+      std::vector<std::shared_ptr<const KnownTool>> defs;
       {
         std::lock_guard lock(mu);
         const std::string prefix = absl::StrCat(up.name(), "/");
@@ -962,8 +1120,8 @@ struct Gateway::Impl {
       }
       for (const std::shared_ptr<Session>& s : SessionsOf(up.name())) {
         std::vector<std::string> shown;
-        for (const json::object& t : defs) {
-          if (ToolVisible(*s, t)) shown.emplace_back(t.at("name").as_string());
+        for (const auto& t : defs) {
+          if (ToolVisible(*s, *t)) shown.emplace_back(t->def.at("name").as_string());
         }
         const std::string view = absl::StrJoin(shown, "\n");
         bool changed;
@@ -1002,6 +1160,13 @@ struct Gateway::Impl {
     a.context.emplace_back("upstream", TypedValue{"String", s.upstream});
     a.context.emplace_back("method", TypedValue{"String", std::string(method)});
     a.now_unix = NowUnix();
+    return a;
+  }
+
+  // "read" on McpResource{"<upstream>/<uri>"}, with the URI as context.
+  AuthzRequest ResourceAuthz(const Session& s, const std::string& uri, std::string_view method) {
+    AuthzRequest a = MakeAuthz(s, "read", options.config.resource_type, uri, method);
+    a.context.emplace_back("uri", TypedValue{"String", uri});
     return a;
   }
 
@@ -1063,7 +1228,7 @@ struct Gateway::Impl {
     for (const agents::Reason& reason : r.reasons) reasons.push_back(absl::StrCat(reason.code, ": ", reason.message));
     json::object detail;
     if (r.approval) detail["approval"] = r.approval->id;
-    Audit(s.get(), &s->principal, s->upstream, m.method, a.action, ToString(a.resource), args,
+    Audit(s.get(), &s->principal, s->upstream, m.method, a.action, ToString(a.resource), a.arguments_digest,
           r.allowed ? "allow" : r.approval_required ? "approval_required" : "deny", reasons, x->start, std::move(detail));
     if (r.approval_required && r.approval) {
       if (may_ask && m.method == "tools/call" && x->accepts_sse && x->start_stream &&
@@ -1073,6 +1238,7 @@ struct Gateway::Impl {
       return NeedsApproval(*x, m, target, *r.approval);
     }
     if (!r.allowed) return Deny(*x, m, absl::StrCat("\"", target, "\""), r);
+    if (m.method == "resources/subscribe") return Subscribe(x, s, up, m, std::string(m.params.at("uri").as_string()));
     Forward(x, s, up, m);
   }
 
@@ -1293,11 +1459,11 @@ struct Gateway::Impl {
       if (!name) return bad_params("tools/call needs params.name (a string)");
       const json::value* args = m.params.if_contains("arguments");
       if (args != nullptr && !args->is_object()) return bad_params("tools/call params.arguments must be an object");
-      return WithTool(up, *name, [this, x, s, &up, m = std::move(m), name = *name](std::optional<json::object> tool) {
+      return WithTool(up, *name, [this, x, s, &up, m = std::move(m), name = *name](std::shared_ptr<const KnownTool> tool) {
         const std::string key = absl::StrCat(s->upstream, "/", name);
-        if (tool && !pins.Allow(key, ToolDigest(*tool))) {
+        if (tool && !pins.Allow(key, tool->digest)) {
           Audit(s.get(), &s->principal, s->upstream, m.method, "call",
-                ToString(TypedValue{options.config.tool_type, key}), nullptr, "deny", {"tool_definition_changed"},
+                ToString(TypedValue{options.config.tool_type, key}), "", "deny", {"tool_definition_changed"},
                 x->start);
           return ReplyJson(*x, 200,
                            MakeError(m.id, kToolChanged,
@@ -1307,7 +1473,7 @@ struct Gateway::Impl {
         }
         AuthzRequest a = MakeAuthz(*s, "call", options.config.tool_type, name, m.method);
         a.context.emplace_back("tool", TypedValue{"String", name});
-        if (tool) AddAnnotations(*tool, a);
+        if (tool) AddAnnotations(tool->def, a);
         const json::value* args = m.params.if_contains("arguments");
         if (args != nullptr) {
           for (const auto& [k, v] : args->as_object()) {
@@ -1318,12 +1484,12 @@ struct Gateway::Impl {
         Enforce(x, s, up, m, a, key, args != nullptr ? args : &empty_args);
       });
     }
-    if (method == "resources/read") {
+    if (method == "resources/read" || method == "resources/subscribe" || method == "resources/unsubscribe") {
       std::optional<std::string> uri = string_param("uri");
-      if (!uri) return bad_params("resources/read needs params.uri (a string)");
-      AuthzRequest a = MakeAuthz(*s, "read", options.config.resource_type, *uri, method);
-      a.context.emplace_back("uri", TypedValue{"String", *uri});
-      return Enforce(x, s, up, m, a, absl::StrCat(s->upstream, "/", *uri), nullptr);
+      if (!uri) return bad_params(absl::StrCat(method, " needs params.uri (a string)"));
+      if (method == "resources/unsubscribe") return Unsubscribe(*x, *s, m, *uri);
+      // A subscription reveals what a read would (that the resource changed): both are "read".
+      return Enforce(x, s, up, m, ResourceAuthz(*s, *uri, method), absl::StrCat(s->upstream, "/", *uri), nullptr);
     }
     if (method == "prompts/get") {
       std::optional<std::string> name = string_param("name");
@@ -1355,7 +1521,7 @@ struct Gateway::Impl {
         return bad_params("completion/complete needs params.ref of type ref/prompt (name) or ref/resource (uri)");
       }
       const bool visible = Visible(a);
-      Audit(s.get(), &s->principal, s->upstream, method, a.action, ToString(a.resource), nullptr,
+      Audit(s.get(), &s->principal, s->upstream, method, a.action, ToString(a.resource), "",
             visible ? "allow" : "deny", {}, x->start);
       if (!visible) return Deny(*x, m, absl::StrCat("\"", s->upstream, "/", target, "\""), AuthzResult{});
       return Forward(x, s, up, m);
@@ -1363,11 +1529,11 @@ struct Gateway::Impl {
     ReplyJson(*x, 200, MakeError(m.id, kMethodNotFound, absl::StrCat("method not found: ", method)));
   }
 
-  // Calls `then` with the upstream's current definition of tool `name` (nullopt when the upstream
+  // Calls `then` with the upstream's current definition of tool `name` (null when the upstream
   // does not list it), listing the upstream's tools first when the gateway has not seen it.
-  void WithTool(Upstream& up, const std::string& name, std::function<void(std::optional<json::object>)> then) {
+  void WithTool(Upstream& up, const std::string& name, std::function<void(std::shared_ptr<const KnownTool>)> then) {
     const std::string key = absl::StrCat(up.name(), "/", name);
-    std::optional<json::object> known;
+    std::shared_ptr<const KnownTool> known;
     {
       std::lock_guard lock(mu);
       auto it = tools.find(key);
@@ -1375,7 +1541,7 @@ struct Gateway::Impl {
     }
     if (known) return then(std::move(known));
     ListAllTools(up, json::object{}, 0, [this, key, then = std::move(then)]() {
-      std::optional<json::object> tool;
+      std::shared_ptr<const KnownTool> tool;
       {
         std::lock_guard lock(mu);
         auto it = tools.find(key);
@@ -1396,42 +1562,52 @@ struct Gateway::Impl {
     });
   }
 
-  void RememberTools(const std::string& upstream, const json::object& result) {
+  // Records the tools of a tools/list result; returns them in the list's order (null for entries
+  // that are not tools).
+  std::vector<std::shared_ptr<const KnownTool>> RememberTools(const std::string& upstream, const json::object& result) {
+    std::vector<std::shared_ptr<const KnownTool>> known;
     const json::value* list = result.if_contains("tools");
-    if (list == nullptr || !list->is_array()) return;
-    std::lock_guard lock(mu);
+    if (list == nullptr || !list->is_array()) return known;
     for (const json::value& t : list->as_array()) {
-      if (!t.is_object() || !t.as_object().contains("name") || !t.at("name").is_string()) continue;
-      tools[absl::StrCat(upstream, "/", std::string(t.at("name").as_string()))] = t.as_object();
+      if (!t.is_object() || !t.as_object().contains("name") || !t.at("name").is_string()) {
+        known.push_back(nullptr);
+        continue;
+      }
+      known.push_back(std::make_shared<const KnownTool>(KnownTool{t.as_object(), ToolDigest(t.as_object())}));
     }
+    std::lock_guard lock(mu);
+    for (const auto& k : known) {
+      if (k != nullptr) tools[absl::StrCat(upstream, "/", std::string(k->def.at("name").as_string()))] = k;
+    }
+    return known;
   }
 
   // Whether `s` is shown the tool `t`: its pinned definition is approved and the policy lets the
   // caller use it (or list it).
-  bool ToolVisible(const Session& s, const json::object& t) {
-    const std::string name(t.at("name").as_string());
-    if (!pins.Allow(absl::StrCat(s.upstream, "/", name), ToolDigest(t))) return false;
+  bool ToolVisible(const Session& s, const KnownTool& t) {
+    const std::string name(t.def.at("name").as_string());
+    if (!pins.Allow(absl::StrCat(s.upstream, "/", name), t.digest)) return false;
     AuthzRequest a = MakeAuthz(s, "call", options.config.tool_type, name, "tools/list");
     a.context.emplace_back("tool", TypedValue{"String", name});
-    AddAnnotations(t, a);
+    AddAnnotations(t.def, a);
     return Visible(std::move(a));
   }
 
   void FilterTools(Session& s, json::object& result) {
     const auto start = Clock::now();
-    RememberTools(s.upstream, result);
+    const std::vector<std::shared_ptr<const KnownTool>> known = RememberTools(s.upstream, result);
     json::value* list = result.if_contains("tools");
     if (list == nullptr || !list->is_array()) return;
     json::array kept;
     std::vector<std::string> shown;
-    for (json::value& t : list->as_array()) {
-      if (!t.is_object() || !t.as_object().contains("name") || !t.at("name").is_string()) continue;
-      if (!ToolVisible(s, t.as_object())) continue;
+    for (size_t i = 0; i < list->as_array().size(); ++i) {
+      json::value& t = list->as_array()[i];
+      if (known[i] == nullptr || !ToolVisible(s, *known[i])) continue;
       shown.emplace_back(t.at("name").as_string());
       kept.push_back(std::move(t));
     }
     const size_t hidden = list->as_array().size() - kept.size();
-    Audit(&s, &s.principal, s.upstream, "tools/list", "call", options.config.tool_type, nullptr, "allow", {}, start,
+    Audit(&s, &s.principal, s.upstream, "tools/list", "call", options.config.tool_type, "", "allow", {}, start,
           json::object{{"shown", kept.size()}, {"hidden", hidden}});
     *list = std::move(kept);
     if (!result.contains("nextCursor")) {  // a whole list: what list_changed re-filtering compares to
@@ -1454,7 +1630,7 @@ struct Gateway::Impl {
       if (Visible(std::move(a))) kept.push_back(std::move(e));
     }
     const size_t hidden = list->as_array().size() - kept.size();
-    Audit(&s, &s.principal, s.upstream, method, action, type, nullptr, "allow", {}, start,
+    Audit(&s, &s.principal, s.upstream, method, action, type, "", "allow", {}, start,
           json::object{{"shown", kept.size()}, {"hidden", hidden}});
     *list = std::move(kept);
   }
@@ -1532,6 +1708,7 @@ void Gateway::Start() {
                                           std::optional<int64_t> related) {
       impl->OnUpstreamRequest(*u, id, method, params, related);
     });
+    up->SetReadyHandler([impl, u] { impl->OnUpstreamReady(*u); });
     up->Start();
     spdlog::info("MCP gateway: upstream \"{}\" at {}", name, impl_->ResourceUrl(name));
   }

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <iterator>
+#include <optional>
 
 #include <boost/asio/connect.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -81,8 +82,8 @@ absl::StatusOr<Target> ParseTarget(const std::string& text) {
 
 }  // namespace
 
-// One open connection: its own io_context (blocking use by one thread at a time), the stream, and
-// the read buffer that outlives a response.
+// One open connection: its own io_context (run by one thread at a time, for the duration of each
+// operation), the stream, and the read buffer that outlives a response.
 struct HttpConnectionPool::Connection {
   net::io_context io;
   std::unique_ptr<net::ssl::context> ssl_ctx;
@@ -110,7 +111,41 @@ namespace {
 
 using Connection = HttpConnectionPool::Connection;
 
-absl::StatusOr<std::unique_ptr<Connection>> Dial(const Target& t, const HttpRequest& req) {
+// Runs one asynchronous operation of `c`, started by `start(handler)`, to its end. Blocking Beast
+// calls ignore the stream's expiry, so every step of an exchange is asynchronous: the tcp_stream's
+// timer (expires_at `deadline`) then closes a connection that stalls, and the operation ends with
+// beast::error::timeout. With `req.cancel` set, the operation is also cancelled (operation_aborted)
+// soon after it turns true.
+template <class Start>
+beast::error_code Await(Connection& c, const HttpRequest& req, Clock::time_point deadline, Start start) {
+  std::optional<beast::error_code> result;
+  c.lowest().expires_at(deadline);
+  c.io.restart();
+  start([&result](beast::error_code ec, auto&&...) { result = ec; });
+  if (req.cancel == nullptr) {
+    c.io.run();
+  } else {
+    bool cancelled = false;
+    while (!result && !c.io.stopped()) {
+      if (!cancelled && req.cancel->load()) {
+        cancelled = true;
+        c.lowest().cancel();
+      }
+      c.io.run_for(std::chrono::milliseconds(100));
+    }
+  }
+  return result.value_or(net::error::operation_aborted);
+}
+
+absl::Status Failed(const char* doing, const HttpRequest& req, const beast::error_code& ec) {
+  if (ec == beast::error::timeout) {
+    return absl::DeadlineExceededError(absl::StrCat(doing, req.url, ": no progress within the ",
+                                                    req.timeout.count(), " ms the exchange may take"));
+  }
+  return absl::UnavailableError(absl::StrCat(doing, req.url, ": ", ec.message()));
+}
+
+absl::StatusOr<std::unique_ptr<Connection>> Dial(const Target& t, const HttpRequest& req, Clock::time_point deadline) {
   auto c = std::make_unique<Connection>();
   tcp::resolver resolver(c->io);
   beast::error_code ec;
@@ -118,9 +153,6 @@ absl::StatusOr<std::unique_ptr<Connection>> Dial(const Target& t, const HttpRequ
   if (ec) return absl::UnavailableError(absl::StrCat("resolving ", t.host, ": ", ec.message()));
   if (!t.tls) {
     c->tcp = std::make_unique<beast::tcp_stream>(c->io);
-    c->tcp->expires_after(req.timeout);
-    c->tcp->connect(endpoints, ec);
-    if (ec) return absl::UnavailableError(absl::StrCat("connecting to ", req.url, ": ", ec.message()));
   } else {
     c->ssl_ctx = std::make_unique<net::ssl::context>(net::ssl::context::tls_client);
     c->ssl_ctx->set_default_verify_paths();
@@ -130,11 +162,13 @@ absl::StatusOr<std::unique_ptr<Connection>> Dial(const Target& t, const HttpRequ
       return absl::UnavailableError(absl::StrCat("TLS SNI for ", t.host, " failed"));
     }
     c->tls->set_verify_callback(net::ssl::host_name_verification(t.dial_host));
-    c->lowest().expires_after(req.timeout);
-    c->lowest().connect(endpoints, ec);
-    if (ec) return absl::UnavailableError(absl::StrCat("connecting to ", req.url, ": ", ec.message()));
-    c->tls->handshake(net::ssl::stream_base::client, ec);
-    if (ec) return absl::UnavailableError(absl::StrCat("TLS handshake with ", req.url, ": ", ec.message()));
+  }
+  ec = Await(*c, req, deadline, [&](auto handler) { c->lowest().async_connect(endpoints, std::move(handler)); });
+  if (ec) return Failed("connecting to ", req, ec);
+  if (c->tls) {
+    ec = Await(*c, req, deadline,
+               [&](auto handler) { c->tls->async_handshake(net::ssl::stream_base::client, std::move(handler)); });
+    if (ec) return Failed("TLS handshake with ", req, ec);
   }
   // Requests are small and answered at once: no Nagle delay on their last segment.
   c->lowest().socket().set_option(tcp::no_delay(true), ec);
@@ -147,32 +181,9 @@ struct Outcome {
   bool not_received = false;  // the request provably did not reach the server
 };
 
-// Reads what is left of a response the caller stopped early, for up to `budget`, without blocking
-// past it. True when the response ended (the connection then stays usable).
 template <class Stream>
-bool Drain(Stream& stream, Connection& c, http::response_parser<http::string_body>& parser,
-           std::chrono::milliseconds budget) {
-  auto& socket = c.lowest().socket();
-  beast::error_code ec;
-  socket.non_blocking(true, ec);
-  if (ec) return false;
-  const auto until = Clock::now() + budget;
-  while (!parser.is_done()) {
-    http::read_some(stream, c.buffer, parser, ec);
-    if (ec == net::error::would_block) {
-      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - Clock::now()).count();
-      pollfd p{socket.native_handle(), POLLIN, 0};
-      if (left <= 0 || ::poll(&p, 1, static_cast<int>(left)) <= 0) break;
-    } else if (ec) {
-      break;
-    }
-  }
-  socket.non_blocking(false, ec);
-  return parser.is_done() && !ec;
-}
-
-template <class Stream>
-Outcome Exchange(Stream& stream, Connection& c, const HttpRequest& req, const Target& t, bool reused) {
+Outcome Exchange(Stream& stream, Connection& c, const HttpRequest& req, const Target& t, bool reused,
+                 Clock::time_point deadline) {
   Outcome out;
   http::request<http::string_body> r{http::string_to_verb(req.method), t.target, 11};
   r.set(http::field::host, t.host_header);
@@ -182,29 +193,30 @@ Outcome Exchange(Stream& stream, Connection& c, const HttpRequest& req, const Ta
     r.body() = req.body;
     r.prepare_payload();
   }
-  beast::error_code ec;
-  http::write(stream, r, ec);
+  beast::error_code ec = Await(c, req, deadline, [&](auto handler) { http::async_write(stream, r, std::move(handler)); });
   if (ec) {
     // A reused connection the server had closed: it never read this request.
-    out.not_received = reused;
-    out.result = absl::UnavailableError(absl::StrCat("sending to ", req.url, ": ", ec.message()));
+    out.not_received = reused && ec != beast::error::timeout && ec != net::error::operation_aborted;
+    out.result = Failed("sending to ", req, ec);
     return out;
   }
   http::response_parser<http::string_body> parser;
   parser.body_limit(req.body_limit);
-  http::read_header(stream, c.buffer, parser, ec);
+  ec = Await(c, req, deadline,
+             [&](auto handler) { http::async_read_header(stream, c.buffer, parser, std::move(handler)); });
   if (ec) {
     // The connection ended before any byte of a response. The server may still have acted on the
     // request, so only requests without effects count as not received.
     out.not_received = reused && ec == http::error::end_of_stream && (req.method == "GET" || req.method == "HEAD");
-    out.result = absl::UnavailableError(absl::StrCat("reading from ", req.url, ": ", ec.message()));
+    out.result = Failed("reading from ", req, ec);
     return out;
   }
   bool stopped_early = false;
   while (!parser.is_done()) {
-    http::read_some(stream, c.buffer, parser, ec);
+    ec = Await(c, req, deadline,
+               [&](auto handler) { http::async_read_some(stream, c.buffer, parser, std::move(handler)); });
     if (ec) {
-      out.result = absl::UnavailableError(absl::StrCat("reading from ", req.url, ": ", ec.message()));
+      out.result = Failed("reading from ", req, ec);
       return out;
     }
     if (req.on_progress && req.on_progress(parser.get().body())) {
@@ -220,14 +232,22 @@ Outcome Exchange(Stream& stream, Connection& c, const HttpRequest& req, const Ta
   const bool keep_alive = parser.get().keep_alive();
   result.body = std::move(parser.get().body());
   if (!stopped_early && req.on_progress) req.on_progress(result.body);
-  out.reusable = keep_alive && (!stopped_early || Drain(stream, c, parser, std::chrono::milliseconds(20)));
+  if (keep_alive && stopped_early) {
+    // What is left of a response the caller stopped early is read for a short while (the server
+    // usually ends it right after the awaited message); the connection stays usable if it ends.
+    const auto until = std::min(deadline, Clock::now() + std::chrono::milliseconds(20));
+    while (!ec && !parser.is_done()) {
+      ec = Await(c, req, until, [&](auto handler) { http::async_read_some(stream, c.buffer, parser, std::move(handler)); });
+    }
+  }
+  out.reusable = keep_alive && !ec && parser.is_done();
   out.result = std::move(result);
   return out;
 }
 
-Outcome Run(Connection& c, const HttpRequest& req, const Target& t, bool reused) {
+Outcome Run(Connection& c, const HttpRequest& req, const Target& t, bool reused, Clock::time_point deadline) {
   try {
-    return c.tls ? Exchange(*c.tls, c, req, t, reused) : Exchange(*c.tcp, c, req, t, reused);
+    return c.tls ? Exchange(*c.tls, c, req, t, reused, deadline) : Exchange(*c.tcp, c, req, t, reused, deadline);
   } catch (const std::exception& e) {
     Outcome out;
     out.result = absl::UnavailableError(absl::StrCat(req.url, ": ", e.what()));
@@ -235,9 +255,10 @@ Outcome Run(Connection& c, const HttpRequest& req, const Target& t, bool reused)
   }
 }
 
-absl::StatusOr<std::unique_ptr<Connection>> DialSafely(const Target& t, const HttpRequest& req) {
+absl::StatusOr<std::unique_ptr<Connection>> DialSafely(const Target& t, const HttpRequest& req,
+                                                       Clock::time_point deadline) {
   try {
-    return Dial(t, req);
+    return Dial(t, req, deadline);
   } catch (const std::exception& e) {
     // Asio reports some failures (e.g. TLS context set-up) only as exceptions.
     return absl::UnavailableError(absl::StrCat(req.url, ": ", e.what()));
@@ -249,9 +270,10 @@ absl::StatusOr<std::unique_ptr<Connection>> DialSafely(const Target& t, const Ht
 absl::StatusOr<HttpResult> HttpFetch(const HttpRequest& req) {
   absl::StatusOr<Target> t = ParseTarget(req.url);
   if (!t.ok()) return t.status();
-  absl::StatusOr<std::unique_ptr<Connection>> c = DialSafely(*t, req);
+  const Clock::time_point deadline = Clock::now() + req.timeout;
+  absl::StatusOr<std::unique_ptr<Connection>> c = DialSafely(*t, req, deadline);
   if (!c.ok()) return c.status();
-  Outcome out = Run(**c, req, *t, /*reused=*/false);
+  Outcome out = Run(**c, req, *t, /*reused=*/false, deadline);
   (*c)->Close();
   return std::move(out.result);
 }
@@ -330,17 +352,18 @@ void HttpConnectionPool::DropIdle(const std::string& origin) {
 absl::StatusOr<HttpResult> HttpConnectionPool::Fetch(const HttpRequest& req) {
   absl::StatusOr<Target> t = ParseTarget(req.url);
   if (!t.ok()) return t.status();
+  const Clock::time_point deadline = Clock::now() + req.timeout;
   for (int attempt = 0;; ++attempt) {
     std::unique_ptr<Connection> c = attempt == 0 ? TakeIdle(t->origin) : nullptr;
     const bool reused = c != nullptr;
     if (!reused) {
-      absl::StatusOr<std::unique_ptr<Connection>> dialed = DialSafely(*t, req);
+      absl::StatusOr<std::unique_ptr<Connection>> dialed = DialSafely(*t, req, deadline);
       if (!dialed.ok()) return dialed.status();
       c = std::move(*dialed);
       std::lock_guard lock(mu_);
       ++opened_;
     }
-    Outcome out = Run(*c, req, *t, reused);
+    Outcome out = Run(*c, req, *t, reused, deadline);
     if (out.reusable) {
       PutIdle(t->origin, std::move(c));
     } else {

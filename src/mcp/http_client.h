@@ -2,10 +2,12 @@
 // the gateway's outbound calls: Streamable HTTP upstreams, JWKS documents and OAuth token
 // endpoints. HttpFetch() uses a connection once; HttpConnectionPool keeps connections alive between
 // exchanges (an upstream's calls cost no TCP/TLS set-up each). Call both from worker threads, never
-// from the server's I/O threads.
+// from the server's I/O threads. Each call blocks its thread, but never past the request's deadline:
+// a server that stalls mid-exchange (while connecting, or mid-response) costs at most `timeout`.
 #ifndef MANDATE_MCP_HTTP_CLIENT_H_
 #define MANDATE_MCP_HTTP_CLIENT_H_
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -32,11 +34,17 @@ struct HttpRequest {
   std::string url;  // http:// or https://
   std::vector<std::pair<std::string, std::string>> headers;
   std::string body;
-  std::chrono::milliseconds timeout{30'000};  // the whole exchange
+  // The whole exchange (connect, TLS, write, read) ends by then, with DeadlineExceeded; name
+  // resolution excepted (the system resolver cannot be interrupted; loopback and IP upstreams do
+  // not use it).
+  std::chrono::milliseconds timeout{30'000};
   size_t body_limit = size_t{16} << 20;
   // Called with the body received so far whenever more arrives; returning true ends the exchange
   // early (used to stop reading an SSE stream once the awaited response arrived).
   std::function<bool(std::string_view body)> on_progress;
+  // When set, the exchange ends (Unavailable, "Operation canceled") within about 100 ms after it
+  // turns true: how a long-lived stream is stopped from another thread.
+  const std::atomic<bool>* cancel = nullptr;
 };
 
 // Performs one exchange. Errors (Unavailable) for DNS, connect, TLS, timeout or a malformed

@@ -1,12 +1,14 @@
 #include "mcp/sse.h"
 
+#include <algorithm>
+
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 
 namespace mandate::mcp {
 
-std::vector<std::string> TakeSseEvents(std::string_view buffer, size_t* pos) {
-  std::vector<std::string> out;
+std::vector<SseEvent> TakeSseEvents(std::string_view buffer, size_t* pos) {
+  std::vector<SseEvent> out;
   while (true) {
     size_t end = buffer.find("\n\n", *pos);
     size_t sep = 2;
@@ -18,22 +20,35 @@ std::vector<std::string> TakeSseEvents(std::string_view buffer, size_t* pos) {
     if (end == std::string_view::npos) return out;
     std::string_view event = buffer.substr(*pos, end - *pos);
     *pos = end + sep;
-    std::string data;
-    bool any = false;
+    SseEvent e;
+    bool any_data = false;
     while (!event.empty()) {
       size_t nl = event.find('\n');
       std::string_view line = event.substr(0, nl);
       event = nl == std::string_view::npos ? std::string_view() : event.substr(nl + 1);
       if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-      if (line.rfind("data:", 0) == 0) {
-        line.remove_prefix(5);
-        if (!line.empty() && line.front() == ' ') line.remove_prefix(1);
-        if (any) data += '\n';
-        data.append(line);
-        any = true;
+      if (line.empty() || line.front() == ':') continue;  // a comment
+      // "field: value", "field:value" or "field" alone (an empty value).
+      const size_t colon = line.find(':');
+      const std::string_view field = line.substr(0, colon);
+      std::string_view value = colon == std::string_view::npos ? std::string_view() : line.substr(colon + 1);
+      if (!value.empty() && value.front() == ' ') value.remove_prefix(1);
+      if (field == "data") {
+        if (any_data) e.data += '\n';
+        e.data.append(value);
+        any_data = true;
+      } else if (field == "id") {
+        if (value.find('\0') == std::string_view::npos) e.id = std::string(value);  // the spec ignores ids with NUL
+      } else if (field == "retry") {
+        uint64_t ms = 0;
+        if (!value.empty() && value.size() <= 12 &&
+            std::all_of(value.begin(), value.end(), [](char c) { return c >= '0' && c <= '9'; }) &&
+            absl::SimpleAtoi(absl::string_view(value.data(), value.size()), &ms)) {
+          e.retry_ms = ms;
+        }
       }
     }
-    if (any && !data.empty()) out.push_back(std::move(data));
+    if (!e.data.empty() || e.id || e.retry_ms) out.push_back(std::move(e));
   }
 }
 

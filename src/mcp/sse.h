@@ -13,10 +13,17 @@
 
 namespace mandate::mcp {
 
-// Splits the complete events off `buffer` from `*pos` on (advancing it past them), returning the
-// data of each event that has any (multi-line data joined with '\n'); comments, ids and empty
-// events are skipped. Incomplete trailing text stays for the next call.
-std::vector<std::string> TakeSseEvents(std::string_view buffer, size_t* pos);
+// One event of an upstream's stream.
+struct SseEvent {
+  std::string data;                  // multi-line data joined with '\n'; "" when the event had none
+  std::optional<std::string> id;     // its `id` field (what Last-Event-ID names on reconnection)
+  std::optional<uint64_t> retry_ms;  // its `retry` field (the reconnection delay), when all digits
+};
+
+// Splits the complete events off `buffer` from `*pos` on (advancing it past them), returning each
+// event that carries data, an id or a retry field (a priming event has only an id); comments and
+// empty events are skipped. Incomplete trailing text stays for the next call.
+std::vector<SseEvent> TakeSseEvents(std::string_view buffer, size_t* pos);
 
 struct EventId {
   uint64_t stream = 0;

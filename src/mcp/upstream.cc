@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -71,6 +72,11 @@ std::chrono::milliseconds Upstream::timeout() const {
   return std::chrono::milliseconds(static_cast<int64_t>(config_.timeout_seconds * 1000));
 }
 
+std::chrono::milliseconds Upstream::startup_timeout() const {
+  constexpr std::chrono::milliseconds kMinStartup{15'000};
+  return std::max(timeout(), kMinStartup);
+}
+
 bool Upstream::stopping() const {
   std::lock_guard lock(mu_);
   return stopping_;
@@ -123,7 +129,7 @@ void Upstream::Request(int64_t id, std::string_view method, json::object params,
     }
     Pending& p = pending_[id];
     p.done = std::move(done);
-    p.deadline = Clock::now() + timeout();
+    p.deadline = Clock::now() + (method == "initialize" ? startup_timeout() : timeout());
     p.message = MakeRequest(id, method, std::move(params));
     // The handshake's own request goes out before the upstream is ready; everything else waits.
     if (!ready_ && method != "initialize") return;
@@ -184,7 +190,7 @@ void Upstream::WhenReady(ReadyCallback done) {
     lock.unlock();
     return done(absl::UnavailableError(absl::StrCat("upstream \"", name(), "\" is shutting down")));
   }
-  waiters_.emplace_back(std::move(done), Clock::now() + timeout());
+  waiters_.emplace_back(std::move(done), Clock::now() + startup_timeout());
 }
 
 void Upstream::SetNotificationHandler(NotificationHandler handler) {
@@ -195,6 +201,11 @@ void Upstream::SetNotificationHandler(NotificationHandler handler) {
 void Upstream::SetServerRequestHandler(ServerRequestHandler handler) {
   std::lock_guard lock(mu_);
   on_request_ = std::move(handler);
+}
+
+void Upstream::SetReadyHandler(ReadyHandler handler) {
+  std::lock_guard lock(mu_);
+  on_ready_ = std::move(handler);
 }
 
 void Upstream::OnConnected() {
@@ -214,10 +225,12 @@ void Upstream::OnConnected() {
     }
     std::vector<json::object> queued;
     std::vector<ReadyCallback> waiters;
+    ReadyHandler on_ready;
     json::object result = response.at("result").as_object();
     {
       std::lock_guard lock(mu_);
       if (stopping_) return;
+      on_ready = on_ready_;
       init_result_ = result;
       ready_ = true;
       for (auto& [id, p] : pending_) {
@@ -237,8 +250,10 @@ void Upstream::OnConnected() {
                      : "",
                  result.contains("protocolVersion") ? json::serialize(result.at("protocolVersion")) : "?");
     Send(MakeNotification("notifications/initialized", {}));
+    OnReady();
     for (auto& m : queued) Send(std::move(m));
     for (auto& w : waiters) w(result);
+    if (on_ready) on_ready();
   });
 }
 
@@ -251,6 +266,7 @@ void Upstream::OnMessage(json::object message, std::optional<int64_t> related) {
     ServerRequestHandler on_request;
     {
       std::lock_guard lock(mu_);
+      if (stopping_) return;  // nothing reaches the gateway once it stops its upstreams
       on_notification = on_notification_;
       on_request = on_request_;
     }
@@ -529,12 +545,51 @@ class StdioUpstream final : public Upstream {
 
 // ---- Streamable HTTP ------------------------------------------------------------------------------
 
+// A request whose SSE answer ended before the answer is resumed (GET with Last-Event-ID) at most
+// this often, each time after the upstream's `retry` delay (capped).
+constexpr int kMaxResumes = 3;
+constexpr std::chrono::milliseconds kMaxRetryWait{5'000};
+// The standalone stream is one bounded exchange: re-opened (resumed) at least this often, so that a
+// connection that died silently is noticed.
+constexpr std::chrono::milliseconds kStandaloneSpan{10 * 60'000};
+constexpr std::chrono::milliseconds kMinBackoff{500};
+constexpr std::chrono::milliseconds kMaxBackoff{30'000};
+const Limits kUpstreamLimits{size_t{16} << 20, 64};
+
+// What has been read of one upstream SSE stream: the position in the body of the current exchange,
+// and what a resumption needs (the last event id, the upstream's retry delay).
+struct StreamState {
+  size_t pos = 0;
+  std::string last_id;
+  std::optional<uint64_t> retry_ms;
+};
+
+// An HttpRequest::on_progress that decodes each event of an SSE body as it arrives and hands its
+// message to `on_message`, which returns true to end the exchange.
+std::function<bool(std::string_view)> ReadEvents(StreamState* st, std::function<bool(Message)> on_message) {
+  return [st, on_message = std::move(on_message)](std::string_view body) {
+    bool stop = false;
+    for (SseEvent& e : TakeSseEvents(body, &st->pos)) {
+      if (e.id) st->last_id = std::move(*e.id);
+      if (e.retry_ms) st->retry_ms = e.retry_ms;
+      if (e.data.empty()) continue;
+      Decoded d = Decode(e.data, kUpstreamLimits);
+      if (d.error) continue;
+      stop = on_message(std::move(*d.message)) || stop;
+    }
+    return stop;
+  };
+}
+
+bool IsEventStream(const HttpResult& r) { return r.Header("content-type").rfind("text/event-stream", 0) == 0; }
+
 class HttpUpstream final : public Upstream {
  public:
   // Requests hold a thread of `calls_` for their whole exchange (an SSE response may last as long as
   // the tool runs), at most max_concurrency of them; everything else (the handshake, notifications,
   // answers to the upstream's own requests) goes through `control_`, so that an answer the upstream
-  // waits for is never queued behind the requests that wait for it.
+  // waits for is never queued behind the requests that wait for it. The standalone stream has a
+  // thread of its own.
   explicit HttpUpstream(UpstreamConfig config)
       : Upstream(std::move(config)),
         calls_(static_cast<size_t>(std::max(1, this->config().max_concurrency))),
@@ -542,12 +597,17 @@ class HttpUpstream final : public Upstream {
         pool_(static_cast<size_t>(std::max(1, this->config().max_concurrency)) + 2) {}
   ~HttpUpstream() override {
     Stop();
+    StopListener();
     calls_.join();
     control_.join();
   }
 
  protected:
   void Connect() override {
+    {
+      std::lock_guard lock(listen_mu_);
+      if (!listener_.joinable() && !listen_stop_) listener_ = std::thread([this] { Listen(); });
+    }
     boost::asio::post(control_, [this] { OnConnected(); });
   }
   void Send(json::object message) override {
@@ -556,8 +616,16 @@ class HttpUpstream final : public Upstream {
                       [this, message = std::move(message)]() mutable { Post(std::move(message)); });
   }
   void Disconnect() override {
-    std::lock_guard lock(session_mu_);
-    session_id_.clear();
+    {
+      std::lock_guard lock(session_mu_);
+      session_id_.clear();
+    }
+    if (stopping()) StopListener();
+  }
+  void OnReady() override {
+    std::lock_guard lock(listen_mu_);
+    ++ready_gen_;
+    listen_cv_.notify_all();
   }
 
  private:
@@ -601,8 +669,36 @@ class HttpUpstream final : public Upstream {
     return absl::StrCat("Bearer ", token_);
   }
 
+  // A request to the upstream's endpoint with the gateway's credential and, unless it starts a
+  // session, the session's id (also stored in `*session`, "" when there is none yet) and protocol
+  // version.
+  absl::StatusOr<HttpRequest> ToUpstream(std::string method, bool initialize, std::string* session) {
+    absl::StatusOr<std::string> credential = Credential();
+    if (!credential.ok()) return credential.status();
+    HttpRequest r;
+    r.method = std::move(method);
+    r.url = config().url;
+    r.timeout = timeout();
+    if (!credential->empty()) r.headers.emplace_back("Authorization", *credential);
+    if (!initialize) {
+      std::lock_guard lock(session_mu_);
+      *session = session_id_;
+      if (!session_id_.empty()) r.headers.emplace_back("Mcp-Session-Id", session_id_);
+      if (!protocol_version_.empty()) r.headers.emplace_back("MCP-Protocol-Version", protocol_version_);
+    }
+    return r;
+  }
+
+  // A 401/403 may mean the token expired early: the next request fetches a new one.
+  void ForgetTokenOn(int status) {
+    if (status != 401 && status != 403) return;
+    std::lock_guard lock(token_mu_);
+    token_.clear();
+  }
+
   void Post(json::object message) {
     if (stopping()) return;
+    const auto deadline = Clock::now() + timeout();
     const bool is_initialize = message.contains("method") && message.at("method") == "initialize";
     const json::value id = message.contains("method") && message.contains("id") ? message.at("id") : json::value();
     auto fail = [&](const std::string& why) {
@@ -614,45 +710,29 @@ class HttpUpstream final : public Upstream {
         OnMessage(MakeError(id, kUpstreamUnavailable, why));
       }
     };
-    absl::StatusOr<std::string> credential = Credential();
-    if (!credential.ok()) return fail(absl::StrCat("upstream \"", name(), "\": ", credential.status().message()));
-
-    HttpRequest r;
-    r.method = "POST";
-    r.url = config().url;
-    r.timeout = timeout();
-    r.headers.emplace_back("Content-Type", "application/json");
-    r.headers.emplace_back("Accept", "application/json, text/event-stream");
-    if (!credential->empty()) r.headers.emplace_back("Authorization", *credential);
     std::string session;
-    {
-      std::lock_guard lock(session_mu_);
-      session = session_id_;
-      if (!is_initialize && !protocol_version_.empty()) r.headers.emplace_back("MCP-Protocol-Version", protocol_version_);
-    }
-    if (!is_initialize && !session.empty()) r.headers.emplace_back("Mcp-Session-Id", session);
-    r.body = json::serialize(message);
+    absl::StatusOr<HttpRequest> r = ToUpstream("POST", is_initialize, &session);
+    if (!r.ok()) return fail(absl::StrCat("upstream \"", name(), "\": ", r.status().message()));
+    r->headers.emplace_back("Content-Type", "application/json");
+    r->headers.emplace_back("Accept", "application/json, text/event-stream");
+    r->body = json::serialize(message);
 
     // SSE: messages are handed on as they arrive; the exchange ends at the awaited response.
-    size_t pos = 0;
+    StreamState st;
     bool answered = false;
     std::vector<json::object> early;
-    r.on_progress = [&](std::string_view body) {
-      for (std::string& data : TakeSseEvents(body, &pos)) {
-        Decoded d = Decode(data, Limits{size_t{16} << 20, 64});
-        if (d.error) continue;
-        const bool is_answer = d.message->kind == Message::Kind::kResponse && d.message->id == id;
-        if (is_initialize) {
-          early.push_back(std::move(d.message->raw));  // handled after the session id is known
-        } else {
-          // Everything on this stream belongs to the request it answers.
-          OnMessage(std::move(d.message->raw), id.is_null() ? std::nullopt : IntId(id));
-        }
-        if (is_answer) answered = true;
+    const std::optional<int64_t> related = id.is_null() ? std::nullopt : IntId(id);
+    r->on_progress = ReadEvents(&st, [&](Message m) {
+      const bool is_answer = m.kind == Message::Kind::kResponse && m.id == id;
+      if (is_initialize) {
+        early.push_back(std::move(m.raw));  // handled after the session id is known
+      } else {
+        OnMessage(std::move(m.raw), related);  // everything on this stream belongs to the request it answers
       }
+      answered = answered || is_answer;
       return answered;
-    };
-    absl::StatusOr<HttpResult> res = pool_.Fetch(r);
+    });
+    absl::StatusOr<HttpResult> res = pool_.Fetch(*r);
     if (!res.ok()) return fail(absl::StrCat("upstream \"", name(), "\": ", res.status().message()));
     if (res->status == 404 && !session.empty()) {
       // The upstream forgot our session: start a new one; this request fails (the client retries).
@@ -665,10 +745,7 @@ class HttpUpstream final : public Upstream {
       Connect();
       return;
     }
-    if (res->status == 401 || res->status == 403) {
-      std::lock_guard lock(token_mu_);
-      token_.clear();
-    }
+    ForgetTokenOn(res->status);
     if (res->status == 202) return;
     if (res->status < 200 || res->status >= 300) {
       return fail(absl::StrCat("upstream \"", name(), "\" answered HTTP ", res->status));
@@ -678,11 +755,14 @@ class HttpUpstream final : public Upstream {
       session_id_ = res->Header("mcp-session-id");
     }
     if (res->Header("content-type").rfind("application/json", 0) == 0) {
-      Decoded d = Decode(res->body, Limits{size_t{16} << 20, 64});
+      Decoded d = Decode(res->body, kUpstreamLimits);
       if (d.error) return fail(absl::StrCat("upstream \"", name(), "\" sent malformed JSON: ", d.error->message));
       early.push_back(std::move(d.message->raw));
     } else if (!answered && !is_initialize && !id.is_null()) {
-      return fail(absl::StrCat("upstream \"", name(), "\" closed the stream without answering"));
+      std::string why;
+      if (!Resume(st, r->on_progress, answered, deadline, &why)) {
+        return fail(absl::StrCat("upstream \"", name(), "\" closed the stream without answering", why));
+      }
     }
     for (json::object& m : early) {
       if (is_initialize && m.contains("result") && m.at("result").is_object()) {
@@ -693,6 +773,130 @@ class HttpUpstream final : public Upstream {
       }
       OnMessage(std::move(m));
     }
+  }
+
+  // A request's SSE stream ended before its answer (the upstream may close it to have the client
+  // poll, SEP-1699): resumes it as Streamable HTTP says, GET with Last-Event-ID after the
+  // upstream's retry delay, up to kMaxResumes times while the request's time lasts. `read` goes on
+  // reading the stream's events (and sets `answered`). On failure `*why` says why.
+  bool Resume(StreamState& st, const std::function<bool(std::string_view)>& read, const bool& answered,
+              Clock::time_point deadline, std::string* why) {
+    for (int attempt = 0; attempt < kMaxResumes && !answered; ++attempt) {
+      if (st.last_id.empty()) {
+        *why = " (its events carry no id to resume from)";
+        return false;
+      }
+      const auto wait = std::min(std::chrono::milliseconds(st.retry_ms.value_or(0)), kMaxRetryWait);
+      SleepUnless(wait, [this] { return stopping(); });
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+      if (stopping() || left <= std::chrono::milliseconds(0)) return false;
+      std::string session;
+      absl::StatusOr<HttpRequest> g = ToUpstream("GET", false, &session);
+      if (!g.ok()) {
+        *why = absl::StrCat(" (resuming it: ", g.status().message(), ")");
+        return false;
+      }
+      g->headers.emplace_back("Accept", "text/event-stream");
+      g->headers.emplace_back("Last-Event-ID", st.last_id);
+      g->timeout = left;
+      g->on_progress = read;
+      st.pos = 0;  // a new body
+      absl::StatusOr<HttpResult> res = pool_.Fetch(*g);
+      if (!res.ok()) {
+        *why = absl::StrCat(" (resuming it: ", res.status().message(), ")");
+        continue;
+      }
+      ForgetTokenOn(res->status);
+      if (res->status != 200 || !IsEventStream(*res)) {
+        *why = absl::StrCat(" (resuming it with Last-Event-ID answered HTTP ", res->status, ")");
+        return false;
+      }
+    }
+    if (!answered && why->empty()) *why = absl::StrCat(" (resumed ", kMaxResumes, " times)");
+    return answered;
+  }
+
+  // The standalone stream (GET): what the upstream sends outside of any request (list_changed,
+  // resources/updated). Opened after each handshake; an upstream that answers 405 offers none.
+  // When it ends it is resumed with Last-Event-ID (after the upstream's retry delay); failures back
+  // off from 0.5 s to 30 s. Its messages belong to no request.
+  void Listen() {
+    uint64_t gen = 0;
+    bool idle = true;  // nothing to open until the next handshake
+    StreamState st;
+    auto backoff = kMinBackoff;
+    std::string last_problem;
+    while (true) {
+      {
+        std::unique_lock lock(listen_mu_);
+        if (idle) listen_cv_.wait(lock, [&] { return listen_stop_ || ready_gen_ != gen; });
+        if (listen_stop_) return;
+        if (ready_gen_ != gen) {  // a new upstream session: a new stream
+          gen = ready_gen_;
+          st = StreamState{};
+          backoff = kMinBackoff;
+        }
+      }
+      idle = false;
+      const auto opened = Clock::now();
+      std::string session;
+      absl::StatusOr<HttpRequest> r = ToUpstream("GET", false, &session);
+      absl::StatusOr<HttpResult> res = absl::UnknownError("not sent");
+      if (!r.ok()) {
+        res = r.status();
+      } else {
+        r->headers.emplace_back("Accept", "text/event-stream");
+        if (!st.last_id.empty()) r->headers.emplace_back("Last-Event-ID", st.last_id);
+        r->timeout = kStandaloneSpan;
+        r->cancel = &listen_cancel_;
+        r->on_progress = ReadEvents(&st, [this](Message m) {
+          OnMessage(std::move(m.raw));
+          return false;
+        });
+        st.pos = 0;
+        res = HttpFetch(*r);
+      }
+      if (listen_cancel_) return;
+      std::chrono::milliseconds wait = backoff;
+      std::string problem;
+      if (res.ok() && (res->status == 405 || res->status == 404)) {
+        // 405: the upstream offers no standalone stream; 404: the session ended (the next
+        // handshake opens a stream for the new one).
+        if (res->status == 405) spdlog::info("MCP upstream \"{}\" offers no standalone stream (GET: 405)", name());
+        idle = true;
+        continue;
+      }
+      if ((res.ok() && res->status == 200 && IsEventStream(*res)) || absl::IsDeadlineExceeded(res.status())) {
+        // The stream ended (the upstream closed it, or its span passed): resume it, at once after
+        // a long stream, else after the upstream's retry delay or the backoff.
+        const bool lasted = Clock::now() - opened > std::chrono::seconds(10);
+        if (lasted) backoff = kMinBackoff;
+        wait = lasted ? std::chrono::milliseconds(0) : backoff;
+        if (st.retry_ms) wait = std::min(std::chrono::milliseconds(*st.retry_ms), kMaxBackoff);
+      } else {
+        problem = res.ok() ? absl::StrCat("GET answered HTTP ", res->status) : std::string(res.status().message());
+        if (res.ok()) ForgetTokenOn(res->status);
+        // An upstream that cannot resume from our last event (it forgot it) gets a new stream.
+        if (res.ok()) st.last_id.clear();
+      }
+      if (!problem.empty() && problem != last_problem) {
+        spdlog::warn("MCP upstream \"{}\": standalone stream: {}; retrying with backoff", name(), problem);
+      }
+      last_problem = problem;
+      backoff = std::min(backoff * 2, kMaxBackoff);
+      std::unique_lock lock(listen_mu_);
+      listen_cv_.wait_for(lock, wait, [&] { return listen_stop_ || ready_gen_ != gen; });
+    }
+  }
+
+  void StopListener() {
+    {
+      std::lock_guard lock(listen_mu_);
+      listen_stop_ = true;
+    }
+    listen_cancel_ = true;
+    listen_cv_.notify_all();
+    if (listener_.joinable() && listener_.get_id() != std::this_thread::get_id()) listener_.join();
   }
 
   boost::asio::thread_pool calls_;
@@ -706,6 +910,12 @@ class HttpUpstream final : public Upstream {
   std::mutex token_mu_;
   std::string token_;
   Clock::time_point token_expiry_;
+  std::mutex listen_mu_;  // guards listener_ (start), listen_stop_ and ready_gen_
+  std::condition_variable listen_cv_;
+  std::thread listener_;
+  bool listen_stop_ = false;
+  uint64_t ready_gen_ = 0;  // handshakes completed
+  std::atomic<bool> listen_cancel_{false};
 };
 
 }  // namespace

@@ -6,7 +6,9 @@
 // the process exits, every request in flight fails with a clear error and the process is restarted
 // with exponential backoff. HttpUpstream speaks Streamable HTTP (JSON or SSE responses, its own
 // Mcp-Session-Id, re-initializing when the upstream forgets the session) with the configured
-// credential; the client's token is never sent.
+// credential; the client's token is never sent. It keeps a standalone GET stream open towards the
+// upstream (for notifications outside requests), resumes a request's SSE stream that ends before
+// its answer (GET with Last-Event-ID), and bounds every exchange by the request timeout.
 //
 // Thread safety: every public method may be called from any thread. Callbacks run on the
 // upstream's own threads and must not block for long.
@@ -48,6 +50,10 @@ using NotificationHandler = std::function<void(const std::string& method, const 
 // with SendResponse() using `id`.
 using ServerRequestHandler = std::function<void(const boost::json::value& id, const std::string& method,
                                                 const boost::json::object& params, std::optional<int64_t> related)>;
+// Runs each time a handshake with the upstream completed (at start and after every reconnection or
+// re-initialization): what the gateway had established with the previous connection (resource
+// subscriptions) must be established again.
+using ReadyHandler = std::function<void()>;
 
 class Upstream {
  public:
@@ -86,6 +92,7 @@ class Upstream {
   void SetNotificationHandler(NotificationHandler handler);
   // Without a handler, the upstream's requests other than ping are refused (-32601).
   void SetServerRequestHandler(ServerRequestHandler handler);
+  void SetReadyHandler(ReadyHandler handler);
 
  protected:
   // Transport hooks. Connect() (re)starts the connection and must end in OnConnected() or
@@ -93,6 +100,8 @@ class Upstream {
   virtual void Connect() = 0;
   virtual void Send(boost::json::object message) = 0;
   virtual void Disconnect() = 0;
+  // Runs after each completed handshake, once notifications/initialized is on its way.
+  virtual void OnReady() {}
 
   // Called by the transport.
   void OnConnected();                       // the transport is up: the handshake starts
@@ -102,6 +111,9 @@ class Upstream {
   void OnDisconnected(const std::string& why);  // fails requests in flight; marks not ready
   bool stopping() const;
   std::chrono::milliseconds timeout() const;
+  // The bound on the handshake and on waiting for it: a process start (node loading its modules on a
+  // busy machine) can take longer than a call should, so at least 15 s.
+  std::chrono::milliseconds startup_timeout() const;
 
  private:
   struct Pending {
@@ -126,6 +138,7 @@ class Upstream {
   std::deque<std::pair<ReadyCallback, std::chrono::steady_clock::time_point>> waiters_;
   NotificationHandler on_notification_;
   ServerRequestHandler on_request_;
+  ReadyHandler on_ready_;
   std::thread timer_;
 };
 

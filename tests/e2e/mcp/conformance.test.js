@@ -21,13 +21,8 @@ const API_KEY = "k-conformance";
 
 // Scenarios that pass against the fixture directly but fail through the gateway, with the reason.
 // Each must fail through the gateway (so a fix shows up here); every other direct pass must pass.
-// (The suite calls resources/subscribe even when the server did not offer `resources.subscribe`.)
-const KNOWN_GATEWAY_FAILURES = {
-  "resources-subscribe":
-    "the gateway answers resources/subscribe with -32601: one upstream session serves every client session, " +
-    "and per-session subscriptions are not implemented",
-  "resources-unsubscribe": "the scenario subscribes first, so it fails at resources/subscribe (-32601) as above",
-};
+// None at present: everything that passes directly passes through the gateway.
+const KNOWN_GATEWAY_FAILURES = {};
 
 let work, fixture, mandate, proxy, fixtureUrl, gatewayUrl;
 

@@ -2,7 +2,7 @@
 // (progress, log messages, elicitation requests) reaches the client that made the request, over
 // stdio (server-everything) and Streamable HTTP (fixtures/http-server.mjs) upstreams; the
 // standalone GET stream carries tools/list_changed, re-filtered per caller; a broken stream is
-// resumed with Last-Event-ID.
+// resumed with Last-Event-ID, towards the client and towards an HTTP upstream.
 import assert from "node:assert/strict";
 import fs from "node:fs";
 import path from "node:path";
@@ -75,6 +75,17 @@ describe("request streams", () => {
       await alice.client.close();
     });
   }
+
+  test("an HTTP upstream that closes a call's stream mid-call is resumed with Last-Event-ID", async () => {
+    const alice = await connectWith(`${base}/mcp/web`, "k-claude-alice");
+    const seen = [];
+    const r = await alice.client.callTool({ name: "drop", arguments: {} }, undefined, {
+      onprogress: (p) => seen.push(p.progress),
+    });
+    assert.deepEqual(r.content, [{ type: "text", text: "survived the drop" }]);
+    assert.deepEqual(seen, [1, 2], "progress from before and after the drop");
+    await alice.client.close();
+  });
 
   test("log messages tied to a request reach its caller, filtered by the session's level", async () => {
     const alice = await connectWith(`${base}/mcp/web`, "k-claude-alice");

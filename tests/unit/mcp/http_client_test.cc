@@ -1,6 +1,7 @@
 // HttpConnectionPool against a small in-process HTTP/1.1 server that counts the connections it
 // accepts and the requests it reads: reuse, `Connection: close`, idle connections the server closed,
-// no resend of a request that may have reached the server, and SSE responses stopped early.
+// no resend of a request that may have reached the server, SSE responses stopped early, and the
+// deadline and cancellation of an exchange with a server that stalls mid-response.
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -29,6 +30,7 @@ enum class Mode {
   kCloseAfterResponse,  // answers (keep-alive) and then closes the connection silently
   kDropSecondRequest,   // answers the first request of a connection, reads the second and closes
   kSse,                 // answers with a chunked SSE stream of two events
+  kStallMidBody,        // sends the header and part of an SSE body, then nothing until shut down
 };
 
 class TestServer {
@@ -78,6 +80,12 @@ class TestServer {
       if (ec) return;
       ++requests_;
       if (mode_ == Mode::kDropSecondRequest && n == 1) break;
+      if (mode_ == Mode::kStallMidBody) {
+        net::write(socket, net::buffer(std::string("HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
+                                                   "Transfer-Encoding: chunked\r\n\r\n6\r\ndata: ")), ec);
+        while (!stopping_) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        return;
+      }
       if (mode_ == Mode::kSse) {
         http::response<http::empty_body> res{http::status::ok, 11};
         res.set(http::field::content_type, "text/event-stream");
@@ -195,6 +203,39 @@ TEST(HttpConnectionPoolTest, ASseResponseStoppedEarlyIsDrainedAndReused) {
     EXPECT_GE(calls, 1);
   }
   EXPECT_EQ(server.connections(), 1);
+}
+
+TEST(HttpConnectionPoolTest, AServerThatStallsMidResponseCostsAtMostTheTimeout) {
+  TestServer server(Mode::kStallMidBody);
+  HttpConnectionPool pool(4);
+  HttpRequest r = Post(server.url(), "1");
+  r.timeout = std::chrono::milliseconds(300);
+  const auto start = std::chrono::steady_clock::now();
+  absl::StatusOr<HttpResult> res = pool.Fetch(r);
+  const auto took = std::chrono::steady_clock::now() - start;
+  EXPECT_EQ(res.status().code(), absl::StatusCode::kDeadlineExceeded) << res.status();
+  EXPECT_GE(took, std::chrono::milliseconds(250));
+  EXPECT_LT(took, std::chrono::milliseconds(3'000));
+  // HttpFetch (a connection of its own) honours the deadline as well.
+  EXPECT_EQ(HttpFetch(r).status().code(), absl::StatusCode::kDeadlineExceeded);
+}
+
+TEST(HttpConnectionPoolTest, ACancelledExchangeEndsSoon) {
+  TestServer server(Mode::kStallMidBody);
+  std::atomic<bool> cancel{false};
+  HttpRequest r = Post(server.url(), "1");
+  r.timeout = std::chrono::milliseconds(60'000);
+  r.cancel = &cancel;
+  std::thread canceller([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    cancel = true;
+  });
+  const auto start = std::chrono::steady_clock::now();
+  absl::StatusOr<HttpResult> res = HttpFetch(r);
+  const auto took = std::chrono::steady_clock::now() - start;
+  canceller.join();
+  EXPECT_EQ(res.status().code(), absl::StatusCode::kUnavailable) << res.status();
+  EXPECT_LT(took, std::chrono::milliseconds(5'000));
 }
 
 TEST(HttpConnectionPoolTest, UnreachableAndBadUrlsAreErrors) {
