@@ -3,14 +3,18 @@
 //   propagation       from an acknowledged Write on node A until node B's follower has applied that
 //                     revision (two stores in this process, each with its own connections: the same
 //                     path as two `mandate serve` processes, LISTEN/NOTIFY plus changelog read)
+//   check latency     p50/p99/p999 of in-process checks (snapshot + Check) on a node B that follows
+//                     the database, with no writes and while node A writes 1,000-fact batches
+//                     without pause; and the same on a SQLite node writing the batches itself
 // The database: MANDATE_BENCH_PG_URL, else a throwaway server started with scripts/pg-test-server
-// (fsync on). Usage: postgres_bench [--batches N] [--samples N]
+// (fsync on). Usage: postgres_bench [--batches N] [--samples N] [--check-seconds S]
 #include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
+#include <functional>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -127,15 +131,139 @@ void Propagation(const std::string& url, int samples) {
               pct(0.99), ms.back());
 }
 
+constexpr char kCheckPolicy[] = R"(
+actor User {}
+resource Org {
+  roles = ["member"];
+  permissions = ["read"];
+  "read" if "member";
+}
+)";
+
+struct Percentiles {
+  size_t n = 0;
+  double p50 = 0, p99 = 0, p999 = 0;  // microseconds
+};
+
+// Checks `db` in a loop for `seconds` (users "pre_<i>" for i < `users`, members of org<i % 97>);
+// `during` runs on another thread meanwhile and must return soon after `stop` is set.
+Percentiles TimeChecks(const mandate::Database& db, int users, double seconds,
+                       const std::function<void(const std::atomic<bool>& stop)>& during) {
+  std::atomic<bool> stop{false};
+  std::thread load;
+  if (during) load = std::thread([&] { during(stop); });
+  std::vector<double> us;
+  us.reserve(1 << 20);
+  const auto end = Clock::now() + std::chrono::duration<double>(seconds);
+  uint64_t allowed = 0;
+  for (int i = 0; Clock::now() < end; ++i) {
+    const int u = static_cast<int>((static_cast<uint64_t>(i) * 2654435761u) % static_cast<uint64_t>(users));
+    const TypedValue actor{"User", absl::StrCat("pre_", u)};
+    const TypedValue org{"Org", absl::StrCat("org", u % 97)};
+    const auto t0 = Clock::now();
+    allowed += db.snapshot()->Check(actor, "read", org).allowed ? 1 : 0;
+    us.push_back(std::chrono::duration<double, std::micro>(Clock::now() - t0).count());
+  }
+  stop = true;
+  if (load.joinable()) load.join();
+  if (allowed != us.size()) Die(absl::StrCat("check latency: ", us.size() - allowed, " checks denied"));
+  std::sort(us.begin(), us.end());
+  auto pct = [&](double p) { return us[std::min(us.size() - 1, static_cast<size_t>(p * us.size()))]; };
+  return Percentiles{us.size(), pct(0.5), pct(0.99), pct(0.999)};
+}
+
+void PrintLatency(const char* what, const Percentiles& p, uint64_t facts_written, double seconds) {
+  std::printf("check latency, %-44s p50 %.2f us  p99 %.2f us  p999 %.1f us  (%zu checks; %.0f facts/s written)\n", what,
+              p.p50, p.p99, p.p999, p.n, facts_written / seconds);
+}
+
+std::shared_ptr<const mandate::Policy> CheckPolicy() {
+  auto policy = mandate::Policy::Compile({mandate::SourceFile{"bench.polar", kCheckPolicy}});
+  if (!policy.ok()) Die(std::string(policy.status().message()));
+  return *policy;
+}
+
+// Loads `users` members through node A, then times checks on node B (which loads them and follows
+// the database) without and with node A writing; then the same on a SQLite node.
+void CheckLatency(const std::string& url, int users, double seconds) {
+  // PostgreSQL: node A writes, node B follows and answers checks.
+  auto a = Open(url);
+  for (int b = 0; b * 1000 < users; ++b) {
+    std::vector<Change> batch;
+    for (int i = b * 1000; i < std::min(users, (b + 1) * 1000); ++i) {
+      Change c;
+      c.fact = Fact{"has_role",
+                    {TypedValue{"User", absl::StrCat("pre_", i)}, TypedValue{"String", "member"},
+                     TypedValue{"Org", absl::StrCat("org", i % 97)}}};
+      batch.push_back(std::move(c));
+    }
+    if (auto c = a->Write(store::Mutation::Changes(batch)); !c.ok()) Die(std::string(c.status().message()));
+  }
+  auto node_b = Open(url);
+  auto loaded = node_b->Load();
+  if (!loaded.ok()) Die(std::string(loaded.status().message()));
+  mandate::Database db(CheckPolicy());
+  std::vector<Change> inserts;
+  for (Fact& f : loaded->facts) {
+    Change c;
+    c.fact = std::move(f);
+    inserts.push_back(std::move(c));
+  }
+  if (auto r = db.Apply(inserts); !r.ok()) Die(std::string(r.status().message()));
+  node_b->Follow(store::Follower{[&](const store::Mutation& m, const store::Committed&) {
+                                   if (m.kind == store::Mutation::Kind::kChanges) db.Apply(m.changes).IgnoreError();
+                                 },
+                                 nullptr});
+  std::atomic<uint64_t> written{0};
+  auto node_a_writer = [&](const std::atomic<bool>& stop) {
+    for (int b = 0; !stop; ++b) {
+      auto c = a->Write(store::Mutation::Changes(Batch(absl::StrCat("load", b), 1000)));
+      if (!c.ok()) Die(std::string(c.status().message()));
+      written += 1000;
+    }
+  };
+  PrintLatency("PostgreSQL node B, no writes:", TimeChecks(db, users, seconds, nullptr), 0, seconds);
+  const Percentiles pg = TimeChecks(db, users, seconds, node_a_writer);
+  PrintLatency("PostgreSQL node B, node A writing batches:", pg, written, seconds);
+  node_b->StopFollowing();
+
+  // SQLite: the node writes the batches itself and applies them in on_durable.
+  char tmpl[] = "/tmp/mandate-sqlitebench-XXXXXX";
+  if (mkdtemp(tmpl) == nullptr) Die("mkdtemp failed");
+  {
+    auto lite = store::OpenSqliteStore(tmpl);
+    if (!lite.ok()) Die(std::string(lite.status().message()));
+    mandate::Database ldb(CheckPolicy());
+    if (auto r = ldb.Apply(inserts); !r.ok()) Die(std::string(r.status().message()));
+    PrintLatency("SQLite node, no writes:", TimeChecks(ldb, users, seconds, nullptr), 0, seconds);
+    written = 0;
+    // As `mandate serve` does: each write's on_durable hook applies its batch to memory.
+    auto sqlite_writer = [&](const std::atomic<bool>& stop) {
+      for (int b = 0; !stop; ++b) {
+        const store::Mutation m = store::Mutation::Changes(Batch(absl::StrCat("lite", b), 1000));
+        store::WriteHooks h;
+        h.on_durable = [&](const store::Committed&) { ldb.Apply(m.changes).IgnoreError(); };
+        if (auto c = (*lite)->Write(m, h); !c.ok()) Die(std::string(c.status().message()));
+        written += 1000;
+      }
+    };
+    const Percentiles lp = TimeChecks(ldb, users, seconds, sqlite_writer);
+    PrintLatency("SQLite node, writing batches itself:", lp, written, seconds);
+  }
+  Run(absl::StrCat("rm -rf ", tmpl));
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   int batches = 20, samples = 500;
+  double check_seconds = 5;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string flag = argv[i];
     if (flag == "--batches") batches = std::atoi(argv[i + 1]);
     else if (flag == "--samples") samples = std::atoi(argv[i + 1]);
-    else Die("usage: postgres_bench [--batches N] [--samples N]");
+    else if (flag == "--check-seconds") check_seconds = std::atof(argv[i + 1]);
+    else Die("usage: postgres_bench [--batches N] [--samples N] [--check-seconds S]");
   }
   std::string url;
   std::string dir;
@@ -154,6 +282,7 @@ int main(int argc, char** argv) {
                 Throughput(url, writers, batches));
   }
   Propagation(url, samples);
+  if (check_seconds > 0) CheckLatency(url, 100'000, check_seconds);
   if (!dir.empty()) Run(absl::StrCat(MANDATE_SOURCE_DIR, "/scripts/pg-test-server destroy ", dir, "; rm -rf ", dir));
   return 0;
 }

@@ -129,13 +129,13 @@ std::shared_ptr<const Agents::GrantList> Agents::grants() const {
 
 // ---- Registry ----------------------------------------------------------------------------------
 
-absl::StatusOr<store::AgentRecord> Agents::CreateAgent(store::AgentRecord agent) {
+absl::StatusOr<store::AgentRecord> Agents::CreateAgent(store::AgentRecord agent, uint64_t* revision) {
   if (absl::Status s = CheckStatus(agent.status); !s.ok()) return s;
   std::lock_guard<std::mutex> w(write_mu_);
   if (agents()->contains(agent.id)) {
     return absl::AlreadyExistsError(absl::StrCat("agent \"", agent.id, "\" already exists; PATCH it instead"));
   }
-  absl::StatusOr<store::AgentRecord> stored = store_->PutAgent(agent);
+  absl::StatusOr<store::AgentRecord> stored = store_->PutAgent(agent, revision);
   if (!stored.ok()) return stored.status();
   auto next = std::make_shared<AgentMap>(*agents());
   (*next)[stored->id] = *stored;
@@ -144,7 +144,8 @@ absl::StatusOr<store::AgentRecord> Agents::CreateAgent(store::AgentRecord agent)
   return stored;
 }
 
-absl::StatusOr<store::AgentRecord> Agents::UpdateAgent(const std::string& id, const AgentPatch& patch) {
+absl::StatusOr<store::AgentRecord> Agents::UpdateAgent(const std::string& id, const AgentPatch& patch,
+                                                       uint64_t* revision) {
   if (patch.status) {
     if (absl::Status s = CheckStatus(*patch.status); !s.ok()) return s;
   }
@@ -156,7 +157,7 @@ absl::StatusOr<store::AgentRecord> Agents::UpdateAgent(const std::string& id, co
   if (patch.owner) updated.owner = *patch.owner;
   if (patch.description) updated.description = *patch.description;
   if (patch.status) updated.status = *patch.status;
-  absl::StatusOr<store::AgentRecord> stored = store_->PutAgent(updated);
+  absl::StatusOr<store::AgentRecord> stored = store_->PutAgent(updated, revision);
   if (!stored.ok()) return stored.status();
   auto next = std::make_shared<AgentMap>(*current);
   (*next)[id] = *stored;
@@ -165,9 +166,9 @@ absl::StatusOr<store::AgentRecord> Agents::UpdateAgent(const std::string& id, co
   return stored;
 }
 
-absl::Status Agents::DeleteAgent(const std::string& id) {
+absl::Status Agents::DeleteAgent(const std::string& id, uint64_t* revision) {
   std::lock_guard<std::mutex> w(write_mu_);
-  if (absl::Status s = store_->DeleteAgent(id); !s.ok()) return s;
+  if (absl::Status s = store_->DeleteAgent(id, revision); !s.ok()) return s;
   auto next = std::make_shared<AgentMap>(*agents());
   next->erase(id);
   std::lock_guard<std::mutex> l(state_mu_);
@@ -192,7 +193,7 @@ std::vector<store::AgentRecord> Agents::ListAgents() const {
 // ---- Grants ------------------------------------------------------------------------------------
 
 absl::StatusOr<std::vector<store::GrantRecord>> Agents::Grant(std::vector<Fact> facts, const std::string& task,
-                                                              std::optional<int64_t> expires_at) {
+                                                              std::optional<int64_t> expires_at, uint64_t* revision) {
   if (task.empty() && !expires_at) {
     return absl::InvalidArgumentError("a grant needs a task, an expiry, or both");
   }
@@ -206,7 +207,7 @@ absl::StatusOr<std::vector<store::GrantRecord>> Agents::Grant(std::vector<Fact> 
     records.push_back(std::move(g));
   }
   std::lock_guard<std::mutex> w(write_mu_);
-  if (absl::Status s = store_->AddGrants(&records); !s.ok()) return s;
+  if (absl::Status s = store_->AddGrants(&records, revision); !s.ok()) return s;
   auto next = std::make_shared<GrantList>(*grants());
   next->insert(next->end(), records.begin(), records.end());
   std::lock_guard<std::mutex> l(state_mu_);
@@ -214,9 +215,9 @@ absl::StatusOr<std::vector<store::GrantRecord>> Agents::Grant(std::vector<Fact> 
   return records;
 }
 
-absl::StatusOr<store::TaskRecord> Agents::CompleteTask(const std::string& id) {
+absl::StatusOr<store::TaskRecord> Agents::CompleteTask(const std::string& id, uint64_t* revision) {
   std::lock_guard<std::mutex> w(write_mu_);
-  absl::StatusOr<store::TaskRecord> task = store_->CompleteTask(id);
+  absl::StatusOr<store::TaskRecord> task = store_->CompleteTask(id, revision);
   if (!task.ok()) return task;
   auto next = std::make_shared<GrantList>();
   const std::shared_ptr<const GrantList> list = grants();  // kept alive for the loop
@@ -479,7 +480,7 @@ void Agents::FinishApproval(const CheckRequest& req, CheckResult* out) {
 
 absl::StatusOr<store::ApprovalRecord> Agents::DecideApproval(const Snapshot& snapshot, const std::string& id,
                                                              const ApprovalDecisionRequest& decision,
-                                                             std::vector<ApprovalEvent>* events) {
+                                                             std::vector<ApprovalEvent>* events, uint64_t* revision) {
   absl::StatusOr<store::ApprovalRecord> a = approvals_.Get(id);
   if (!a.ok()) return a.status();
   if (a->status != "pending") {
@@ -500,7 +501,8 @@ absl::StatusOr<store::ApprovalRecord> Agents::DecideApproval(const Snapshot& sna
   }
   // Approved, it stays usable as long as it waited for a decision (approval_ttl or the config)
   // unless the approver says otherwise.
-  absl::StatusOr<store::ApprovalRecord> decided = approvals_.Decide(id, decision, a->expires_at - a->created_at);
+  absl::StatusOr<store::ApprovalRecord> decided =
+      approvals_.Decide(id, decision, a->expires_at - a->created_at, revision);
   if (decided.ok()) {
     events->push_back(ApprovalEvent{decision.approve ? "approved" : "denied", *decided, decision.approver, ""});
   }

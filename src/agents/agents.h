@@ -114,19 +114,25 @@ class Agents {
 
   const Config& config() const { return config_; }
 
+  // In the writes below, `revision` (may be null) receives the write's revision token: a request
+  // carrying it is answered on any node only once that node has applied the write (store.h).
+
   // --- Registry. Statuses are "active" or "suspended" (InvalidArgument otherwise).
-  absl::StatusOr<store::AgentRecord> CreateAgent(store::AgentRecord agent);  // AlreadyExists if the id is taken
-  absl::StatusOr<store::AgentRecord> UpdateAgent(const std::string& id, const AgentPatch& patch);  // NotFound
-  absl::Status DeleteAgent(const std::string& id);                                                 // NotFound
+  absl::StatusOr<store::AgentRecord> CreateAgent(store::AgentRecord agent,  // AlreadyExists if the id is taken
+                                                 uint64_t* revision = nullptr);
+  absl::StatusOr<store::AgentRecord> UpdateAgent(const std::string& id, const AgentPatch& patch,  // NotFound
+                                                 uint64_t* revision = nullptr);
+  absl::Status DeleteAgent(const std::string& id, uint64_t* revision = nullptr);  // NotFound
   std::optional<store::AgentRecord> GetAgent(const std::string& id) const;
   std::vector<store::AgentRecord> ListAgents() const;  // by id
 
   // --- Grants. Each fact is granted until `expires_at` (unix seconds) and/or until `task` is
   // completed; at least one of them must be given. FailedPrecondition if the task is completed.
   absl::StatusOr<std::vector<store::GrantRecord>> Grant(std::vector<Fact> facts, const std::string& task,
-                                                        std::optional<int64_t> expires_at);
+                                                        std::optional<int64_t> expires_at,
+                                                        uint64_t* revision = nullptr);
   // Revokes every grant of the task at once; idempotent. NotFound for a task never granted to.
-  absl::StatusOr<store::TaskRecord> CompleteTask(const std::string& id);
+  absl::StatusOr<store::TaskRecord> CompleteTask(const std::string& id, uint64_t* revision = nullptr);
   absl::StatusOr<store::TaskRecord> GetTask(const std::string& id) const;
   // The task's grants that are in effect at `now_unix`.
   std::vector<store::GrantRecord> TaskGrants(const std::string& id, int64_t now_unix) const;
@@ -159,10 +165,11 @@ class Agents {
   // request's acts_for links, agent owners and the grants in effect). NotFound for an unknown id,
   // Aborted when it is not pending, PermissionDenied for an approver who may not decide it (with a
   // "refused" event in `events`), InvalidArgument for bad uses/ttl_seconds. `events` receives the
-  // steps to audit.
+  // steps to audit; `revision` (may be null) the decision's revision token.
   absl::StatusOr<store::ApprovalRecord> DecideApproval(const Snapshot& snapshot, const std::string& id,
                                                        const ApprovalDecisionRequest& decision,
-                                                       std::vector<ApprovalEvent>* events);
+                                                       std::vector<ApprovalEvent>* events,
+                                                       uint64_t* revision = nullptr);
 
   // The context facts a check evaluates with: the request's context_facts, context(key, value),
   // acts_for(actor, principal) per link, the grants in effect, and the owner of each registered

@@ -191,7 +191,7 @@ absl::StatusOr<std::vector<store::ApprovalRecord>> Approvals::List(store::Approv
 }
 
 absl::StatusOr<store::ApprovalRecord> Approvals::Decide(const std::string& id, const ApprovalDecisionRequest& d,
-                                                        int64_t default_ttl_seconds) {
+                                                        int64_t default_ttl_seconds, uint64_t* revision) {
   if (!d.approve && (d.uses || d.ttl_seconds)) {
     return absl::InvalidArgumentError("uses and ttl_seconds apply to an approval, not to a denial");
   }
@@ -210,7 +210,7 @@ absl::StatusOr<store::ApprovalRecord> Approvals::Decide(const std::string& id, c
   decision.decided_at = Now();
   decision.uses = uses;
   decision.expires_at = decision.decided_at + ttl;
-  absl::StatusOr<store::ApprovalRecord> out = store_->DecideApproval(id, decision);
+  absl::StatusOr<store::ApprovalRecord> out = store_->DecideApproval(id, decision, revision);
   if (!out.ok() && out.status().code() == absl::StatusCode::kFailedPrecondition) {
     return absl::AbortedError(out.status().message());
   }

@@ -119,9 +119,10 @@ class Approvals {
   // Records a decision on a pending approval (the caller has checked MayApprove) and wakes the
   // watchers of `id`. InvalidArgument for uses/ttl_seconds out of range or given with a denial,
   // NotFound for an unknown id, Aborted when it is no longer pending (decided, used or expired).
-  // An approval stays usable for decision.ttl_seconds, else `default_ttl_seconds`.
+  // An approval stays usable for decision.ttl_seconds, else `default_ttl_seconds`. `revision` (may
+  // be null) receives the decision's revision token (store.h).
   absl::StatusOr<store::ApprovalRecord> Decide(const std::string& id, const ApprovalDecisionRequest& decision,
-                                               int64_t default_ttl_seconds);
+                                               int64_t default_ttl_seconds, uint64_t* revision = nullptr);
 
   // Marks approvals that expired as expired in the store and reports each to the listener once
   // (approvals that expired are reported "expired" by every read anyway; this is for the audit log).

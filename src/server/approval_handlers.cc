@@ -39,6 +39,7 @@ struct CheckInFlight {
   agents::CheckRequest request;
   agents::CheckResult result;
   json::value body;
+  uint64_t revision = 0;  // the store revision `result` was evaluated at
   std::chrono::steady_clock::time_point deadline;
   std::vector<agents::ApprovalEvent> events;  // steps of earlier rounds, audited with the answer
   // The wait: a timer on its own strand (woken early by a local decision), and the watch token.
@@ -220,11 +221,13 @@ void Api::AuditApprovalSteps(std::string_view api, const std::vector<agents::App
   options_.audit_log->Append(std::move(entries), [](absl::Status) {});
 }
 
-Reply Api::ApprovalCheck(agents::CheckRequest req, agents::CheckResult r, json::value body, int64_t wait_seconds) {
+Reply Api::ApprovalCheck(agents::CheckRequest req, agents::CheckResult r, json::value body, int64_t wait_seconds,
+                         uint64_t revision) {
   auto check = std::make_shared<CheckInFlight>();
   check->request = std::move(req);
   check->result = std::move(r);
   check->body = std::move(body);
+  check->revision = revision;
   check->deadline = std::chrono::steady_clock::now() + std::chrono::seconds(wait_seconds);
   Reply later;
   later.later = [this, check](std::shared_ptr<Call> call) {
@@ -235,7 +238,7 @@ Reply Api::ApprovalCheck(agents::CheckRequest req, agents::CheckResult r, json::
       }
       agents::CheckResult& res = check->result;
       res.approval_events.insert(res.approval_events.begin(), check->events.begin(), check->events.end());
-      Finish(*call, CheckAnswer(*call, check->request, res, check->body, service_.revision(), call->request_id));
+      Finish(*call, CheckAnswer(*call, check->request, res, check->body, check->revision, call->request_id));
     });
   };
   return later;
@@ -278,15 +281,16 @@ void Api::AwaitApproval(std::shared_ptr<Call> call, std::shared_ptr<CheckInFligh
           agents::CheckResult& res = check->result;
           res.approval = *a;
           res.approval_events = check->events;
-          return Finish(*call, CheckAnswer(*call, check->request, res, check->body, service_.revision(),
+          return Finish(*call, CheckAnswer(*call, check->request, res, check->body, check->revision,
                                            call->request_id));
         }
+        check->revision = service_.revision();  // before the snapshot, as in V1Check
         const std::shared_ptr<const Snapshot> snap = service_.snapshot();
         check->result = service_.agents().Evaluate(*snap, check->request);
         service_.agents().FinishApproval(check->request, &check->result);
         agents::CheckResult& res = check->result;
         res.approval_events.insert(res.approval_events.begin(), check->events.begin(), check->events.end());
-        Finish(*call, CheckAnswer(*call, check->request, res, check->body, snap->revision(), call->request_id));
+        Finish(*call, CheckAnswer(*call, check->request, res, check->body, check->revision, call->request_id));
       });
     });
   });
@@ -369,11 +373,12 @@ absl::StatusOr<Reply> Api::DecideApproval(Call& c, bool approve) {
     if (d.approver.type.empty()) return kRoot.Key("approver").Error("required field is missing");
   }
   std::vector<agents::ApprovalEvent> events;
+  uint64_t revision = 0;
   absl::StatusOr<store::ApprovalRecord> decided =
-      service_.agents().DecideApproval(*service_.snapshot(), id, d, &events);
+      service_.agents().DecideApproval(*service_.snapshot(), id, d, &events, &revision);
   AuditApprovalEvents(c, events);
   if (!decided.ok()) return decided.status();
-  return Reply{200, ApprovalJson(*decided, PublicBase(c))};
+  return std::move(Reply{200, ApprovalJson(*decided, PublicBase(c))}.WithRevision(revision));
 }
 
 }  // namespace mandate::server

@@ -60,12 +60,15 @@ absl::StatusOr<std::unique_ptr<Service>> Service::Open(std::unique_ptr<store::St
   Service* self = service.get();
   service->store_->Follow(store::Follower{
       [self](const store::Mutation& m, const store::Committed& c) { self->ApplyRemote(m, c); },
-      [self] {
-        if (absl::Status s = self->agents_->Reload(); !s.ok()) {
-          spdlog::warn("reloading agents and grants changed by another node failed (retried at the next change or "
-                       "poll): {}",
-                       s.ToString());
+      [self](uint64_t revision) {
+        absl::Status s = self->agents_->Reload();
+        if (!s.ok()) {
+          spdlog::warn("reloading agents and grants changed at revision {} failed (retried at the next poll): {}",
+                       revision, s.ToString());
+          return s;
         }
+        self->revision_.store(revision, std::memory_order_release);
+        return s;
       }});
   return service;
 }

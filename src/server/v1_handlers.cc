@@ -156,6 +156,12 @@ absl::StatusOr<agents::CheckRequest> DecodeCheck(const json::value& v, const Jso
   return req;
 }
 
+Reply& Reply::WithRevision(uint64_t revision) {
+  offset = revision;
+  if (body.is_object()) body.get_object()["revision"] = std::to_string(revision);
+  return *this;
+}
+
 namespace {
 
 json::object DecisionJson(const agents::CheckResult& r, uint64_t revision, const std::string& request_id) {
@@ -267,13 +273,16 @@ int64_t NowUnix() { return absl::ToUnixSeconds(absl::Now()); }
 absl::StatusOr<Reply> Api::V1Check(Call& c) {
   MANDATE_ASSIGN_OR_RETURN(json::value body, ParseJsonBody(c.request.body()));
   MANDATE_ASSIGN_OR_RETURN(int64_t wait_seconds, TakeWaitSeconds(&body));
+  // The store revision (the number space of write tokens), read before the snapshot: the snapshot
+  // has applied at least this revision. Snapshot::revision() is an in-memory counter.
+  const uint64_t revision = service_.revision();
   const std::shared_ptr<const Snapshot> snap = service_.snapshot();
   MANDATE_ASSIGN_OR_RETURN(agents::CheckRequest req,
                            DecodeCheck(body, kRoot, *snap->policy(), c.role == Role::kAdmin, NowUnix()));
   // Evaluated here, on the I/O thread; only a request that needs approval goes on to the store.
   agents::CheckResult r = service_.agents().Evaluate(*snap, req);
-  if (r.approval_step) return ApprovalCheck(std::move(req), std::move(r), std::move(body), wait_seconds);
-  return CheckAnswer(c, req, r, body, snap->revision(), c.request_id);
+  if (r.approval_step) return ApprovalCheck(std::move(req), std::move(r), std::move(body), wait_seconds, revision);
+  return CheckAnswer(c, req, r, body, revision, c.request_id);
 }
 
 Reply Api::CheckAnswer(Call& c, const agents::CheckRequest& req, const agents::CheckResult& r,
@@ -300,7 +309,9 @@ absl::StatusOr<Reply> Api::V1CheckBatch(Call& c) {
     return kRoot.Key("checks").Error(absl::StrCat("at most ", kMaxBatchChecks, " checks per batch"));
   }
   // One snapshot and one clock reading for the whole batch; every check is decoded before any is
-  // evaluated, so a bad one leaves the rate-limit counters untouched.
+  // evaluated, so a bad one leaves the rate-limit counters untouched. The store revision is read
+  // before the snapshot, as in V1Check.
+  const uint64_t revision = service_.revision();
   const std::shared_ptr<const Snapshot> snap = service_.snapshot();
   const int64_t now = NowUnix();
   std::vector<agents::CheckRequest> requests;
@@ -315,12 +326,12 @@ absl::StatusOr<Reply> Api::V1CheckBatch(Call& c) {
     results.push_back(service_.agents().Evaluate(*snap, req));
     approvals = approvals || results.back().approval_step.has_value();
   }
-  auto answer = [this, snap, requests = std::move(requests), body = std::move(body)](
+  auto answer = [this, revision, requests = std::move(requests), body = std::move(body)](
                     Call& call, std::vector<agents::CheckResult>& results) {
     json::array decisions;
     for (size_t i = 0; i < requests.size(); ++i) {
       service_.agents().FinishApproval(requests[i], &results[i]);  // a no-op unless it needs an approval
-      decisions.push_back(CheckAnswer(call, requests[i], results[i], body.at("checks").at(i), snap->revision(),
+      decisions.push_back(CheckAnswer(call, requests[i], results[i], body.at("checks").at(i), revision,
                                       absl::StrCat(call.request_id, "/", i))
                               .body);
     }
@@ -356,8 +367,9 @@ absl::StatusOr<Reply> Api::V1CreateAgent(Call& c) {
     MANDATE_ASSIGN_OR_RETURN(agent.status, DecodeStatus(*v, kRoot.Key("status")));
   }
   AuditAdmin(c, "agent.create", json::object{{"agent", agent.id}, {"status", agent.status}});
-  MANDATE_ASSIGN_OR_RETURN(store::AgentRecord stored, service_.agents().CreateAgent(std::move(agent)));
-  return Reply{201, AgentJson(stored, type)};
+  uint64_t revision = 0;
+  MANDATE_ASSIGN_OR_RETURN(store::AgentRecord stored, service_.agents().CreateAgent(std::move(agent), &revision));
+  return std::move(Reply{201, AgentJson(stored, type)}.WithRevision(revision));
 }
 
 absl::StatusOr<Reply> Api::V1ListAgents(Call& c) {
@@ -393,15 +405,17 @@ absl::StatusOr<Reply> Api::V1PatchAgent(Call& c) {
     MANDATE_ASSIGN_OR_RETURN(patch.status, DecodeStatus(*v, kRoot.Key("status")));
   }
   AuditAdmin(c, "agent.update", json::object{{"agent", id}, {"patch", *o}});
-  MANDATE_ASSIGN_OR_RETURN(store::AgentRecord stored, service_.agents().UpdateAgent(id, patch));
-  return Reply{200, AgentJson(stored, service_.agents().config().actor_type)};
+  uint64_t revision = 0;
+  MANDATE_ASSIGN_OR_RETURN(store::AgentRecord stored, service_.agents().UpdateAgent(id, patch, &revision));
+  return std::move(Reply{200, AgentJson(stored, service_.agents().config().actor_type)}.WithRevision(revision));
 }
 
 absl::StatusOr<Reply> Api::V1DeleteAgent(Call& c) {
   MANDATE_ASSIGN_OR_RETURN(std::string id, PathId(c, "an agent id"));
   AuditAdmin(c, "agent.delete", json::object{{"agent", id}});
-  MANDATE_RETURN_IF_ERROR(service_.agents().DeleteAgent(id));
-  return Reply{200, json::object{{"deleted", id}}};
+  uint64_t revision = 0;
+  MANDATE_RETURN_IF_ERROR(service_.agents().DeleteAgent(id, &revision));
+  return std::move(Reply{200, json::object{{"deleted", id}}}.WithRevision(revision));
 }
 
 absl::StatusOr<Api::PendingGrant> Api::DecodeGrant(const json::object& meta, const JsonPointer& at,
@@ -441,11 +455,11 @@ absl::StatusOr<Api::PendingGrant> Api::DecodeGrant(const json::object& meta, con
   return g;
 }
 
-absl::StatusOr<json::value> Api::StoreGrant(PendingGrant grant) {
+absl::StatusOr<json::value> Api::StoreGrant(PendingGrant grant, uint64_t* revision) {
   const std::string task = grant.task;
   const std::optional<int64_t> expires_at = grant.expires_at;
   MANDATE_ASSIGN_OR_RETURN(std::vector<store::GrantRecord> stored,
-                           service_.agents().Grant(std::move(grant.facts), grant.task, grant.expires_at));
+                           service_.agents().Grant(std::move(grant.facts), grant.task, grant.expires_at, revision));
   json::array grants;
   for (const store::GrantRecord& g : stored) grants.push_back(GrantJson(g));
   return json::object{{"grants", std::move(grants)},
@@ -467,8 +481,9 @@ absl::StatusOr<Reply> Api::V1Grant(Call& c) {
   json::object detail{{"facts", std::move(facts_detail)}, {"task", grant.task}};
   if (grant.expires_at) detail["expires_at"] = *grant.expires_at;
   AuditAdmin(c, "grant", std::move(detail));
-  MANDATE_ASSIGN_OR_RETURN(json::value out, StoreGrant(std::move(grant)));
-  return Reply{201, std::move(out)};
+  uint64_t revision = 0;
+  MANDATE_ASSIGN_OR_RETURN(json::value out, StoreGrant(std::move(grant), &revision));
+  return std::move(Reply{201, std::move(out)}.WithRevision(revision));
 }
 
 absl::StatusOr<Reply> Api::V1ListGrants(Call& c) {
@@ -498,11 +513,13 @@ absl::StatusOr<Reply> Api::V1CompleteTask(Call& c) {
     MANDATE_RETURN_IF_ERROR(OnlyKeys(*o, {}, kRoot));
   }
   AuditAdmin(c, "task.complete", json::object{{"task", id}});
-  MANDATE_ASSIGN_OR_RETURN(store::TaskRecord task, service_.agents().CompleteTask(id));
-  return Reply{200, json::object{{"id", task.id},
-                                 {"status", task.status},
-                                 {"created_at", task.created_at},
-                                 {"completed_at", task.completed_at}}};
+  uint64_t revision = 0;
+  MANDATE_ASSIGN_OR_RETURN(store::TaskRecord task, service_.agents().CompleteTask(id, &revision));
+  Reply reply{200, json::object{{"id", task.id},
+                                {"status", task.status},
+                                {"created_at", task.created_at},
+                                {"completed_at", task.completed_at}}};
+  return std::move(reply.WithRevision(revision));
 }
 
 }  // namespace mandate::server

@@ -21,8 +21,14 @@
 // hooks see every earlier write of every node. `apply_mu_` makes applying (by the follower or by a
 // writer's catch-up and on_durable) one sequence per node.
 //
-// Agents, grants, tasks and approvals take no revision; their writes advance meta('side') and
-// notify, and the follower calls Follower::side_changed when it sees it move.
+// Writes of agents, grants, tasks and approval decisions take a revision too (so that a client can
+// carry it as a token to another node): their transaction does its work, then advances the counter
+// (last, so that the row lock is held only for the commit) and records one changelog row naming
+// what changed (op "agent", "grants", "task", "approval", "purge"). The follower hands a run of
+// such revisions to Follower::side_changed, in order with the fact writes. A writer must not call
+// side_changed while it holds the counter lock (the callback reloads agents, whose writers may be
+// waiting for that lock): CommitGroup catches up to such a revision before it takes the lock.
+// (meta('side') is left over from before these writes took revisions; nothing reads it.)
 //
 // Connection loss: every method reconnects on its next call, so a database restart needs no node
 // restart; a write whose COMMIT outcome is unknown returns Unavailable (if it did commit, the
@@ -44,6 +50,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 
@@ -108,6 +115,13 @@ constexpr int kSchemaVersion = sizeof(kMigrations) / sizeof(kMigrations[0]);
 constexpr int64_t kMigrationLock = 0x6d616e6461746501;
 constexpr int64_t kApprovalLock = 0x6d616e6461746502;
 constexpr char kChannel[] = "mandate_changes";
+// The changelog row of a fact write (one per revision): op kChangesOp, data one line per change
+// in order, kInsertLine + the fact or kDeleteLine + the pattern as Oso wire JSON (which never holds
+// a raw newline). Databases written before this format hold one row per change (op "insert" or
+// "delete", data the JSON); both are read.
+constexpr char kChangesOp[] = "changes";
+constexpr char kInsertLine[] = "+";
+constexpr char kDeleteLine[] = "-";
 
 int64_t NowUnixMs() { return absl::ToUnixMillis(absl::Now()); }
 
@@ -259,6 +273,22 @@ std::string FactKey(const Fact& f) {
   return Sha256Hex(buf);
 }
 
+// The changes one changelog row records, each as (op, wire JSON): a kChangesOp row expanded, else
+// the row itself.
+std::vector<std::pair<std::string_view, std::string_view>> LoggedChanges(std::string_view op, std::string_view data) {
+  if (op != kChangesOp) return {{op, data}};
+  std::vector<std::pair<std::string_view, std::string_view>> out;
+  while (!data.empty()) {
+    const size_t eol = std::min(data.find('\n'), data.size());
+    std::string_view line = data.substr(0, eol);
+    data.remove_prefix(std::min(eol + 1, data.size()));
+    if (line.empty()) continue;
+    const std::string_view mark = line.substr(0, 1);
+    out.emplace_back(mark == kInsertLine ? "insert" : (mark == kDeleteLine ? "delete" : "?"), line.substr(1));
+  }
+  return out;
+}
+
 absl::StatusOr<std::vector<ApprovalRecord>> ApprovalRows(const Result& r) {
   std::vector<ApprovalRecord> out;
   for (int i = 0; i < r.rows(); ++i) {
@@ -367,26 +397,28 @@ class PostgresStore final : public Store {
   absl::StatusOr<PolicyVersion> GetPolicyVersion(int64_t version) override;
   absl::StatusOr<std::vector<ChangelogEntry>> ChangesSince(uint64_t after, size_t limit) override;
   absl::StatusOr<std::vector<AgentRecord>> ListAgents() override;
-  absl::StatusOr<AgentRecord> PutAgent(const AgentRecord& agent) override;
-  absl::Status DeleteAgent(const std::string& id) override;
-  absl::Status AddGrants(std::vector<GrantRecord>* grants) override;
+  absl::StatusOr<AgentRecord> PutAgent(const AgentRecord& agent, uint64_t* revision) override;
+  absl::Status DeleteAgent(const std::string& id, uint64_t* revision) override;
+  absl::Status AddGrants(std::vector<GrantRecord>* grants, uint64_t* revision) override;
   absl::StatusOr<std::vector<GrantRecord>> ListGrants() override;
-  absl::StatusOr<TaskRecord> CompleteTask(const std::string& id) override;
+  absl::StatusOr<TaskRecord> CompleteTask(const std::string& id, uint64_t* revision) override;
   absl::StatusOr<TaskRecord> GetTask(const std::string& id) override;
   absl::StatusOr<int64_t> PurgeExpiredGrants(int64_t now_unix) override;
   absl::StatusOr<ApprovalResolution> ResolveApproval(const ApprovalRecord& fresh, int64_t now_unix,
                                                      int64_t max_pending) override;
   absl::StatusOr<ApprovalRecord> GetApproval(const std::string& id, int64_t now_unix) override;
   absl::StatusOr<std::vector<ApprovalRecord>> ListApprovals(const ApprovalFilter& filter) override;
-  absl::StatusOr<ApprovalRecord> DecideApproval(const std::string& id, const ApprovalDecision& decision) override;
+  absl::StatusOr<ApprovalRecord> DecideApproval(const std::string& id, const ApprovalDecision& decision,
+                                                uint64_t* revision) override;
   absl::StatusOr<std::vector<ApprovalRecord>> ExpireApprovals(int64_t now_unix) override;
 
  private:
   using Writer = GroupCommitQueue::Writer;
-  // Another node's write, decoded from the changelog.
+  // A write (of another node, or of agents, grants, tasks or approvals), decoded from the changelog.
   struct Remote {
     Mutation mutation;
     Committed committed;
+    bool side = false;  // agents, grants, tasks or approvals: for Follower::side_changed
   };
 
   void CommitGroup(const std::vector<Writer*>& group);
@@ -394,9 +426,15 @@ class PostgresStore final : public Store {
   // Reads the revisions in (after, upto] from the changelog on `conn`.
   absl::StatusOr<std::vector<Remote>> ReadRemote(Conn& conn, uint64_t after, uint64_t upto);
   // Applies the revisions in (applied_, upto] that this node has not applied; call with apply_mu_.
-  absl::Status CatchUp(Conn& conn, uint64_t upto);
-  // Runs `body` in a transaction on read_conn_ that also advances meta('side') and notifies.
-  absl::Status SideWrite(const std::function<absl::Status()>& body);
+  // With `side_pending` (for a writer holding the counter lock), stops before the first revision of
+  // agents, grants, tasks or approvals and sets *side_pending instead of calling side_changed.
+  absl::Status CatchUp(Conn& conn, uint64_t upto, bool* side_pending = nullptr);
+  // A write of agents, grants, tasks or approvals: runs `body` in a transaction on read_conn_ (with
+  // read_mu_ held). If body returns a value (the changelog data of `op`), the transaction takes the
+  // next revision, records it and notifies; nullopt means nothing changed (nothing is recorded).
+  // `*revision` (may be null) receives the revision taken, or else the current one.
+  absl::Status SideWrite(const char* op, const std::function<absl::StatusOr<std::optional<std::string>>()>& body,
+                         uint64_t* revision);
   absl::StatusOr<TaskRecord> ReadTask(const std::string& id);  // read_mu_ held
   absl::StatusOr<std::vector<ApprovalRecord>> QueryApprovals(const std::string& where, std::vector<Param> params);
   void FollowLoop();
@@ -431,7 +469,6 @@ class PostgresStore final : public Store {
   uint64_t latest_ = 0;
   int64_t last_sync_ms_ = 0;
   std::string last_error_;
-  int64_t side_seen_ = -1;
 };
 
 absl::Status PostgresStore::Open() {
@@ -539,27 +576,15 @@ void PostgresStore::FollowLoop() {
 }
 
 absl::Status PostgresStore::FollowOnce() {
-  absl::StatusOr<Result> counters =
-      follow_conn_.Exec("SELECT key, value FROM meta WHERE key IN ('revision', 'side')", {}, "reading counters");
-  if (!counters.ok()) return counters.status();
-  uint64_t revision = 0;
-  int64_t side = 0;
-  for (int i = 0; i < counters->rows(); ++i) {
-    if (counters->Text(i, 0) == "revision") revision = static_cast<uint64_t>(counters->Int(i, 1));
-    if (counters->Text(i, 0) == "side") side = counters->Int(i, 1);
-  }
+  absl::StatusOr<Result> counter =
+      follow_conn_.Exec("SELECT value FROM meta WHERE key = 'revision'", {}, "reading the revision");
+  if (!counter.ok()) return counter.status();
+  if (counter->rows() != 1) return absl::DataLossError("postgres: meta has no revision row");
+  const uint64_t revision = static_cast<uint64_t>(counter->Int(0, 0));
   {
     std::lock_guard<std::mutex> l(follow_mu_);
     latest_ = std::max(latest_, revision);
   }
-  bool side_changed = false;
-  {
-    std::lock_guard<std::mutex> l(follow_mu_);
-    side_changed = side_seen_ >= 0 && side != side_seen_;
-    side_seen_ = side;
-  }
-  // Side tables first: a check that sees a revision should not see older grants than it did.
-  if (side_changed && follower_.side_changed) follower_.side_changed();  // follower_ changes only when stopped
   std::lock_guard<std::mutex> l(apply_mu_);
   return CatchUp(follow_conn_, revision);
 }
@@ -583,22 +608,28 @@ absl::StatusOr<std::vector<PostgresStore::Remote>> PostgresStore::ReadRemote(Con
       out.push_back(std::move(next));
     }
     Remote& w = out.back();
-    if (op == "insert") {
-      absl::StatusOr<Fact> f = DecodeStoredFact(r->Text(i, 2));
-      if (!f.ok()) return f.status();
-      Change c;
-      c.kind = Change::Kind::kInsert;
-      c.fact = *std::move(f);
-      w.mutation.changes.push_back(std::move(c));
-    } else if (op == "delete") {
-      absl::StatusOr<FactPattern> p = DecodeStoredPattern(r->Text(i, 2));
-      if (!p.ok()) return p.status();
-      Change c;
-      c.kind = Change::Kind::kDelete;
-      c.pattern = *std::move(p);
-      w.mutation.changes.push_back(std::move(c));
+    if (op == kChangesOp || op == "insert" || op == "delete") {
+      const std::string data = r->Text(i, 2);
+      for (const auto& [change_op, json] : LoggedChanges(op, data)) {
+        Change c;
+        if (change_op == "insert") {
+          absl::StatusOr<Fact> f = DecodeStoredFact(json);
+          if (!f.ok()) return f.status();
+          c.fact = *std::move(f);
+        } else if (change_op == "delete") {
+          absl::StatusOr<FactPattern> p = DecodeStoredPattern(json);
+          if (!p.ok()) return p.status();
+          c.kind = Change::Kind::kDelete;
+          c.pattern = *std::move(p);
+        } else {
+          return absl::DataLossError(absl::StrCat("revision ", rev, ": malformed changelog line"));
+        }
+        w.mutation.changes.push_back(std::move(c));
+      }
     } else if (op == "clear") {
       w.mutation.kind = Mutation::Kind::kClear;
+    } else if (op == "agent" || op == "grants" || op == "task" || op == "approval" || op == "purge") {
+      w.side = true;
     } else if (op == "policy") {
       if (r->IsNull(i, 3)) return absl::DataLossError(absl::StrCat("revision ", rev, ": policy version missing"));
       PolicyVersion v = internal::DecodePolicyRow(Result::Row{*r, i}, 3, true);
@@ -611,7 +642,7 @@ absl::StatusOr<std::vector<PostgresStore::Remote>> PostgresStore::ReadRemote(Con
   return out;
 }
 
-absl::Status PostgresStore::CatchUp(Conn& conn, uint64_t upto) {
+absl::Status PostgresStore::CatchUp(Conn& conn, uint64_t upto, bool* side_pending) {
   // Without a follower there is no copy to keep current: just move past other nodes' writes.
   if (!follower_.apply) {
     applied_ = std::max(applied_.load(), upto);
@@ -622,8 +653,25 @@ absl::Status PostgresStore::CatchUp(Conn& conn, uint64_t upto) {
     const uint64_t end = std::min(upto, applied_.load() + kRevisionsPerRead);
     absl::StatusOr<std::vector<Remote>> remote = ReadRemote(conn, applied_, end);
     if (!remote.ok()) return remote.status();
-    for (const Remote& w : *remote) follower_.apply(w.mutation, w.committed);
-    applied_ = end;
+    for (size_t i = 0; i < remote->size(); ++i) {
+      const Remote& w = (*remote)[i];
+      if (!w.side) {
+        follower_.apply(w.mutation, w.committed);
+        applied_ = w.committed.revision;
+        continue;
+      }
+      if (side_pending != nullptr) {
+        *side_pending = true;
+        return absl::OkStatus();
+      }
+      while (i + 1 < remote->size() && (*remote)[i + 1].side) ++i;  // a run: one call with the last
+      const uint64_t last = (*remote)[i].committed.revision;
+      if (follower_.side_changed) {
+        if (absl::Status s = follower_.side_changed(last); !s.ok()) return s;
+      }
+      applied_ = last;
+    }
+    applied_ = end;  // revisions without changelog rows (writes that changed nothing) included
   }
   return absl::OkStatus();
 }
@@ -631,14 +679,11 @@ absl::Status PostgresStore::CatchUp(Conn& conn, uint64_t upto) {
 // ---- Reads -------------------------------------------------------------------------------------
 
 absl::StatusOr<LoadedState> PostgresStore::Load() {
-  std::lock_guard<std::mutex> l(read_mu_);
+  std::unique_lock<std::mutex> l(read_mu_);
   LoadedState state;
   absl::Status s = read_conn_.Run("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", {}, "begin");
   absl::StatusOr<Result> rev =
-      s.ok() ? read_conn_.Exec(
-                   "SELECT (SELECT value FROM meta WHERE key = 'revision'), (SELECT value FROM meta WHERE key = 'side')",
-                   {}, "load")
-             : absl::StatusOr<Result>(s);
+      s.ok() ? read_conn_.Exec("SELECT value FROM meta WHERE key = 'revision'", {}, "load") : absl::StatusOr<Result>(s);
   absl::StatusOr<Result> facts =
       rev.ok() ? read_conn_.Exec("SELECT predicate, arity, t0, i0, t1, i1, t2, i2, t3, i3, t4, i4 FROM facts", {},
                                  "loading facts")
@@ -654,18 +699,15 @@ absl::StatusOr<LoadedState> PostgresStore::Load() {
     return policy.status();
   }
   read_conn_.Run("COMMIT").IgnoreError();
+  l.unlock();  // before apply_mu_: a follower holding apply_mu_ may read through read_conn_
   state.revision = rev->rows() > 0 ? static_cast<uint64_t>(rev->Int(0, 0)) : 0;
   state.facts.reserve(static_cast<size_t>(facts->rows()));
   for (int i = 0; i < facts->rows(); ++i) state.facts.push_back(internal::DecodeFactRow(Result::Row{*facts, i}));
   if (policy->rows() > 0) state.policy = internal::DecodePolicyRow(Result::Row{*policy, 0}, 0, true);
-  // The copy built from this state is at its revision; following starts there. Side tables the
-  // caller reads after this are at least as new as this side counter, so a later change is seen.
+  // The copy built from this state is at its revision; following starts there. Agents and grants
+  // the caller reads after this are at least as new as this revision, so a later change is seen.
   std::lock_guard<std::mutex> a(apply_mu_);
-  if (!following_) {
-    applied_ = state.revision;
-    std::lock_guard<std::mutex> f(follow_mu_);
-    side_seen_ = rev->Int(0, 1);
-  }
+  if (!following_) applied_ = state.revision;
   return state;
 }
 
@@ -714,8 +756,13 @@ absl::StatusOr<std::vector<ChangelogEntry>> PostgresStore::ChangesSince(uint64_t
       {std::to_string(after), std::to_string(std::min<size_t>(limit, INT64_MAX))}, "reading the changelog");
   if (!r.ok()) return r.status();
   std::vector<ChangelogEntry> out;
-  for (int i = 0; i < r->rows(); ++i) {
-    out.push_back(ChangelogEntry{static_cast<uint64_t>(r->Int(i, 0)), r->Text(i, 1), r->Text(i, 2), r->Text(i, 3)});
+  for (int i = 0; i < r->rows() && out.size() < limit; ++i) {
+    const std::string op = r->Text(i, 2), data = r->Text(i, 3);
+    for (const auto& [change_op, json] : LoggedChanges(op, data)) {
+      if (out.size() == limit) break;
+      out.push_back(ChangelogEntry{static_cast<uint64_t>(r->Int(i, 0)), r->Text(i, 1), std::string(change_op),
+                                   std::string(json)});
+    }
   }
   return out;
 }
@@ -732,26 +779,38 @@ void PostgresStore::CommitGroup(const std::vector<Writer*>& group) {
   auto fail_all = [&](const absl::Status& s) {
     for (Writer* g : group) g->result = s;
   };
-  if (absl::Status s = conn.Run("BEGIN", {}, "begin"); !s.ok()) return fail_all(s);
-  // The counter's row lock orders this transaction after every other node's committed writes.
-  absl::StatusOr<Result> locked =
-      conn.Exec("SELECT value FROM meta WHERE key = 'revision' FOR UPDATE", {}, "locking the revision");
-  if (!locked.ok() || locked->rows() != 1) {
-    conn.Run("ROLLBACK").IgnoreError();
-    return fail_all(locked.ok() ? absl::DataLossError("postgres: meta has no revision row") : locked.status());
-  }
-  const uint64_t base = static_cast<uint64_t>(locked->Int(0, 0));
+  // apply_mu_ before the counter lock: the follower calls side_changed with apply_mu_ held, and
+  // what it calls may wait for the counter lock (see the top of this file).
   std::lock_guard<std::mutex> al(apply_mu_);
-  // Every earlier revision is applied before the validate hooks run.
-  if (absl::Status s = CatchUp(conn, base); !s.ok()) {
+  uint64_t base = 0;
+  while (true) {
+    // The counter's row lock orders this transaction after every other node's committed writes.
+    // (One round trip: a statement list without parameters; the result is the last statement's.)
+    absl::StatusOr<Result> locked =
+        conn.Exec("BEGIN; SELECT value FROM meta WHERE key = 'revision' FOR UPDATE", {}, "locking the revision");
+    if (!locked.ok() || locked->rows() != 1) {
+      conn.Run("ROLLBACK").IgnoreError();
+      return fail_all(locked.ok() ? absl::DataLossError("postgres: meta has no revision row") : locked.status());
+    }
+    base = static_cast<uint64_t>(locked->Int(0, 0));
+    // Every earlier revision is applied before the validate hooks run. A revision of agents, grants,
+    // tasks or approvals is applied without the lock, and then the lock taken again.
+    bool side_pending = false;
+    absl::Status s = CatchUp(conn, base, &side_pending);
+    if (s.ok() && !side_pending) break;
     conn.Run("ROLLBACK").IgnoreError();
-    return fail_all(s);
+    if (s.ok()) s = CatchUp(conn, base);
+    if (!s.ok()) return fail_all(s);
   }
   const std::string now = NowRfc3339();
   std::vector<Writer*> committed;
+  // A savepoint per write keeps a failing one from taking the others with it; a write alone needs
+  // none (its failure rolls back the transaction).
+  const bool alone = group.size() == 1;
   const uint64_t revision = GroupCommitQueue::StageEach(
       group, base,
       [&](const Mutation& m, uint64_t next, Committed* c) {
+        if (alone) return Stage(m, next, now, c);
         absl::Status s = conn.Run("SAVEPOINT w", {}, "savepoint");
         if (s.ok()) s = Stage(m, next, now, c);
         if (s.ok()) return conn.Run("RELEASE w", {}, "savepoint");
@@ -760,12 +819,14 @@ void PostgresStore::CommitGroup(const std::vector<Writer*>& group) {
         return s;
       },
       &committed);
-  absl::Status s = absl::OkStatus();
-  if (!committed.empty()) {
-    s = conn.Run("UPDATE meta SET value = $1 WHERE key = 'revision'", {std::to_string(revision)},
-                 "updating the revision");
-    if (s.ok()) s = conn.Run("SELECT pg_notify($1, $2)", {std::string(kChannel), std::to_string(revision)}, "notify");
+  if (committed.empty()) {
+    conn.Run("ROLLBACK").IgnoreError();
+    return;  // every writer has its error
   }
+  absl::Status s = conn.Run(
+      "WITH u AS (UPDATE meta SET value = $1 WHERE key = 'revision' RETURNING value) "
+      "SELECT pg_notify($2, value::text) FROM u",
+      {std::to_string(revision), std::string(kChannel)}, "updating the revision");
   if (s.ok()) s = conn.Run("COMMIT", {}, "commit");
   if (!s.ok()) {
     conn.Run("ROLLBACK").IgnoreError();
@@ -787,27 +848,34 @@ absl::Status PostgresStore::Stage(const Mutation& m, uint64_t revision, const st
   const std::string rev = std::to_string(revision);
   switch (m.kind) {
     case Mutation::Kind::kChanges: {
-      // Runs of inserts become one statement; deletes run one by one, in order.
-      std::vector<std::string> seqs, ops, datas;
+      // Runs of inserts become one statement; deletes run one by one, in order. The changelog gets
+      // one row for the whole write (op "changes", see kChangesOp), written by the statement of the
+      // last run of inserts when the write ends with one.
+      std::string log;
       std::vector<std::string> cols[2 + 2 * kMaxFactArgs + 1];  // k, predicate, arity, t0, i0, ...
-      auto flush_inserts = [&]() -> absl::Status {
+      auto flush_inserts = [&](bool with_log) -> absl::Status {
         if (cols[0].empty()) return absl::OkStatus();
         std::vector<Param> params;
-        std::string sql =
-            "INSERT INTO facts(k, predicate, arity, t0, i0, t1, i1, t2, i2, t3, i3, t4, i4) SELECT * FROM unnest(";
+        std::string sql = with_log ? "WITH f AS (" : "";
+        sql += "INSERT INTO facts(k, predicate, arity, t0, i0, t1, i1, t2, i2, t3, i3, t4, i4) SELECT * FROM unnest(";
         for (size_t c = 0; c < std::size(cols); ++c) {
           absl::StrAppend(&sql, c ? ", " : "", "$", c + 1, c == 2 ? "::int[]" : "::text[]");
           params.push_back(TextArray(std::vector<std::string_view>(cols[c].begin(), cols[c].end())));
           cols[c].clear();
         }
         sql += ") ON CONFLICT (k) DO NOTHING";
-        return conn.Run(sql, params, "inserting facts");
+        if (with_log) {
+          absl::StrAppend(&sql, ") INSERT INTO changelog(revision, seq, time, op, data) VALUES($", params.size() + 1,
+                          ", 0, $", params.size() + 2, ", '", kChangesOp, "', $", params.size() + 3, ")");
+          params.insert(params.end(), {rev, now, log});
+        }
+        return conn.Run(sql, params, with_log ? "inserting facts and writing the changelog" : "inserting facts");
       };
       for (const Change& c : m.changes) {
         const bool insert = c.kind == Change::Kind::kInsert;
-        seqs.push_back(std::to_string(seqs.size()));
-        ops.push_back(insert ? "insert" : "delete");
-        datas.push_back(boost::json::serialize(insert ? EncodeFact(c.fact) : EncodeFactPattern(c.pattern)));
+        log += insert ? kInsertLine : kDeleteLine;
+        log += boost::json::serialize(insert ? EncodeFact(c.fact) : EncodeFactPattern(c.pattern));
+        log += '\n';
         if (insert) {
           cols[0].push_back(FactKey(c.fact));
           cols[1].push_back(c.fact.predicate);
@@ -819,7 +887,7 @@ absl::Status PostgresStore::Stage(const Mutation& m, uint64_t revision, const st
           }
           continue;
         }
-        if (absl::Status s = flush_inserts(); !s.ok()) return s;
+        if (absl::Status s = flush_inserts(false); !s.ok()) return s;
         const FactPattern& p = c.pattern;
         // A pattern without wildcards names one fact: delete it by key.
         Fact exact{p.predicate, {}};
@@ -848,15 +916,11 @@ absl::Status PostgresStore::Stage(const Mutation& m, uint64_t revision, const st
         }
         if (absl::Status s = conn.Run(sql, params, "deleting facts"); !s.ok()) return s;
       }
-      if (absl::Status s = flush_inserts(); !s.ok()) return s;
-      if (seqs.empty()) return absl::OkStatus();
-      auto array = [](const std::vector<std::string>& v) {
-        return TextArray(std::vector<std::string_view>(v.begin(), v.end()));
-      };
-      return conn.Run(
-          "INSERT INTO changelog(revision, seq, time, op, data) "
-          "SELECT $1, s, $2, o, d FROM unnest($3::int[], $4::text[], $5::text[]) AS u(s, o, d)",
-          {rev, now, array(seqs), array(ops), array(datas)}, "writing the changelog");
+      if (log.empty()) return absl::OkStatus();
+      if (!cols[0].empty()) return flush_inserts(true);
+      return conn.Run(absl::StrCat("INSERT INTO changelog(revision, seq, time, op, data) VALUES($1, 0, $2, '",
+                                   kChangesOp, "', $3)"),
+                      {rev, now, log}, "writing the changelog");
     }
     case Mutation::Kind::kClear: {
       if (absl::Status s = conn.Run("DELETE FROM facts", {}, "clearing facts"); !s.ok()) return s;
@@ -886,12 +950,25 @@ absl::Status PostgresStore::Stage(const Mutation& m, uint64_t revision, const st
 
 // ---- Agents, grants, tasks ---------------------------------------------------------------------
 
-absl::Status PostgresStore::SideWrite(const std::function<absl::Status()>& body) {
+absl::Status PostgresStore::SideWrite(const char* op,
+                                      const std::function<absl::StatusOr<std::optional<std::string>>()>& body,
+                                      uint64_t* revision) {
   return InTransaction(read_conn_, [&]() -> absl::Status {
-    if (absl::Status s = body(); !s.ok()) return s;
-    absl::Status s = read_conn_.Run("UPDATE meta SET value = value + 1 WHERE key = 'side'", {}, "advancing side");
-    if (s.ok()) s = read_conn_.Run("SELECT pg_notify($1, 'side')", {std::string(kChannel)}, "notify");
-    return s;
+    absl::StatusOr<std::optional<std::string>> data = body();
+    if (!data.ok()) return data.status();
+    // Taking the revision last holds the counter's row lock only for the commit.
+    absl::StatusOr<Result> r =
+        *data ? read_conn_.Exec(
+                    "WITH r AS (UPDATE meta SET value = value + 1 WHERE key = 'revision' RETURNING value), "
+                    "c AS (INSERT INTO changelog(revision, seq, time, op, data) SELECT value, 0, $1, $2, $3 FROM r "
+                    "RETURNING revision) "
+                    "SELECT revision, pg_notify($4, revision::text) FROM c",
+                    {NowRfc3339(), std::string(op), **data, std::string(kChannel)}, "taking a revision")
+              : read_conn_.Exec("SELECT value FROM meta WHERE key = 'revision'", {}, "reading the revision");
+    if (!r.ok()) return r.status();
+    if (r->rows() != 1) return absl::DataLossError("postgres: meta has no revision row");
+    if (revision != nullptr) *revision = static_cast<uint64_t>(r->Int(0, 0));
+    return absl::OkStatus();
   });
 }
 
@@ -906,34 +983,41 @@ absl::StatusOr<std::vector<AgentRecord>> PostgresStore::ListAgents() {
   return out;
 }
 
-absl::StatusOr<AgentRecord> PostgresStore::PutAgent(const AgentRecord& agent) {
+absl::StatusOr<AgentRecord> PostgresStore::PutAgent(const AgentRecord& agent, uint64_t* revision) {
   std::lock_guard<std::mutex> l(read_mu_);
   AgentRecord out = agent;
   out.updated_at = NowRfc3339();
-  absl::Status s = SideWrite([&]() -> absl::Status {
-    absl::StatusOr<Result> r = read_conn_.Exec(
-        "INSERT INTO agents(id, owner_type, owner_id, description, status, created_at, updated_at) "
-        "VALUES($1, $2, $3, $4, $5, $6, $6) ON CONFLICT (id) DO UPDATE SET owner_type = EXCLUDED.owner_type, "
-        "owner_id = EXCLUDED.owner_id, description = EXCLUDED.description, status = EXCLUDED.status, "
-        "updated_at = EXCLUDED.updated_at RETURNING created_at",
-        {agent.id, agent.owner.type, agent.owner.id, agent.description, agent.status, out.updated_at},
-        "storing an agent");
-    if (!r.ok()) return r.status();
-    out.created_at = r->Text(0, 0);
-    return absl::OkStatus();
-  });
+  absl::Status s = SideWrite(
+      "agent",
+      [&]() -> absl::StatusOr<std::optional<std::string>> {
+        absl::StatusOr<Result> r = read_conn_.Exec(
+            "INSERT INTO agents(id, owner_type, owner_id, description, status, created_at, updated_at) "
+            "VALUES($1, $2, $3, $4, $5, $6, $6) ON CONFLICT (id) DO UPDATE SET owner_type = EXCLUDED.owner_type, "
+            "owner_id = EXCLUDED.owner_id, description = EXCLUDED.description, status = EXCLUDED.status, "
+            "updated_at = EXCLUDED.updated_at RETURNING created_at",
+            {agent.id, agent.owner.type, agent.owner.id, agent.description, agent.status, out.updated_at},
+            "storing an agent");
+        if (!r.ok()) return r.status();
+        out.created_at = r->Text(0, 0);
+        return agent.id;
+      },
+      revision);
   if (!s.ok()) return s;
   return out;
 }
 
-absl::Status PostgresStore::DeleteAgent(const std::string& id) {
+absl::Status PostgresStore::DeleteAgent(const std::string& id, uint64_t* revision) {
   std::lock_guard<std::mutex> l(read_mu_);
-  return SideWrite([&]() -> absl::Status {
-    absl::StatusOr<Result> r = read_conn_.Exec("DELETE FROM agents WHERE id = $1 RETURNING id", {id}, "deleting an agent");
-    if (!r.ok()) return r.status();
-    if (r->rows() == 0) return absl::NotFoundError(absl::StrCat("no agent \"", id, "\""));
-    return absl::OkStatus();
-  });
+  return SideWrite(
+      "agent",
+      [&]() -> absl::StatusOr<std::optional<std::string>> {
+        absl::StatusOr<Result> r =
+            read_conn_.Exec("DELETE FROM agents WHERE id = $1 RETURNING id", {id}, "deleting an agent");
+        if (!r.ok()) return r.status();
+        if (r->rows() == 0) return absl::NotFoundError(absl::StrCat("no agent \"", id, "\""));
+        return id;
+      },
+      revision);
 }
 
 absl::StatusOr<TaskRecord> PostgresStore::ReadTask(const std::string& id) {
@@ -952,35 +1036,38 @@ absl::StatusOr<TaskRecord> PostgresStore::ReadTask(const std::string& id) {
   return t;
 }
 
-absl::Status PostgresStore::AddGrants(std::vector<GrantRecord>* grants) {
+absl::Status PostgresStore::AddGrants(std::vector<GrantRecord>* grants, uint64_t* revision) {
   if (absl::Status s = internal::CheckGrantFacts(*grants); !s.ok()) return s;
   std::lock_guard<std::mutex> l(read_mu_);
   const std::string now = NowRfc3339();
   std::vector<int64_t> ids;
-  absl::Status s = SideWrite([&]() -> absl::Status {
-    for (const GrantRecord& g : *grants) {
-      if (!g.task.empty()) {
-        // Creates the task if new; locks its row so that a concurrent completion waits for us.
-        absl::Status st = read_conn_.Run(
-            "INSERT INTO tasks(id, status, created_at, completed_at) VALUES($1, 'active', $2, '') "
-            "ON CONFLICT (id) DO NOTHING",
-            {g.task, now}, "creating a task");
-        if (!st.ok()) return st;
-        absl::StatusOr<Result> t =
-            read_conn_.Exec("SELECT status FROM tasks WHERE id = $1 FOR UPDATE", {g.task}, "reading a task");
-        if (!t.ok()) return t.status();
-        if (t->rows() > 0 && t->Text(0, 0) == "completed") return internal::TaskCompletedError(g.task);
-      }
-      absl::StatusOr<Result> r = read_conn_.Exec(
-          "INSERT INTO grants(fact, task, expires_at, created_at) VALUES($1, $2, $3, $4) RETURNING id",
-          {boost::json::serialize(EncodeFact(g.fact)), g.task,
-           g.expires_at ? Param(std::to_string(*g.expires_at)) : std::nullopt, now},
-          "storing a grant");
-      if (!r.ok()) return r.status();
-      ids.push_back(r->Int(0, 0));
-    }
-    return absl::OkStatus();
-  });
+  absl::Status s = SideWrite(
+      "grants",
+      [&]() -> absl::StatusOr<std::optional<std::string>> {
+        for (const GrantRecord& g : *grants) {
+          if (!g.task.empty()) {
+            // Creates the task if new; locks its row so that a concurrent completion waits for us.
+            absl::Status st = read_conn_.Run(
+                "INSERT INTO tasks(id, status, created_at, completed_at) VALUES($1, 'active', $2, '') "
+                "ON CONFLICT (id) DO NOTHING",
+                {g.task, now}, "creating a task");
+            if (!st.ok()) return st;
+            absl::StatusOr<Result> t =
+                read_conn_.Exec("SELECT status FROM tasks WHERE id = $1 FOR UPDATE", {g.task}, "reading a task");
+            if (!t.ok()) return t.status();
+            if (t->rows() > 0 && t->Text(0, 0) == "completed") return internal::TaskCompletedError(g.task);
+          }
+          absl::StatusOr<Result> r = read_conn_.Exec(
+              "INSERT INTO grants(fact, task, expires_at, created_at) VALUES($1, $2, $3, $4) RETURNING id",
+              {boost::json::serialize(EncodeFact(g.fact)), g.task,
+               g.expires_at ? Param(std::to_string(*g.expires_at)) : std::nullopt, now},
+              "storing a grant");
+          if (!r.ok()) return r.status();
+          ids.push_back(r->Int(0, 0));
+        }
+        return absl::StrJoin(ids, ",");
+      },
+      revision);
   if (!s.ok()) return s;
   internal::AssignGrants(ids, now, grants);
   return absl::OkStatus();
@@ -1000,22 +1087,28 @@ absl::StatusOr<std::vector<GrantRecord>> PostgresStore::ListGrants() {
   return out;
 }
 
-absl::StatusOr<TaskRecord> PostgresStore::CompleteTask(const std::string& id) {
+absl::StatusOr<TaskRecord> PostgresStore::CompleteTask(const std::string& id, uint64_t* revision) {
   std::lock_guard<std::mutex> l(read_mu_);
   absl::StatusOr<TaskRecord> out = absl::InternalError("task not completed");
-  absl::Status s = SideWrite([&]() -> absl::Status {
-    absl::StatusOr<Result> lock = read_conn_.Exec("SELECT 1 FROM tasks WHERE id = $1 FOR UPDATE", {id}, "locking");
-    if (!lock.ok()) return lock.status();
-    out = ReadTask(id);
-    if (!out.ok() || out->status == "completed") return out.status();
-    if (absl::Status st = read_conn_.Run("DELETE FROM grants WHERE task = $1", {id}, "revoking a task's grants");
-        !st.ok()) {
-      return st;
-    }
-    internal::MarkCompleted(&*out);
-    return read_conn_.Run("UPDATE tasks SET status = 'completed', completed_at = $1 WHERE id = $2",
-                          {out->completed_at, id}, "completing a task");
-  });
+  absl::Status s = SideWrite(
+      "task",
+      [&]() -> absl::StatusOr<std::optional<std::string>> {
+        absl::StatusOr<Result> lock = read_conn_.Exec("SELECT 1 FROM tasks WHERE id = $1 FOR UPDATE", {id}, "locking");
+        if (!lock.ok()) return lock.status();
+        out = ReadTask(id);
+        if (!out.ok()) return out.status();
+        if (out->status == "completed") return std::nullopt;
+        if (absl::Status st = read_conn_.Run("DELETE FROM grants WHERE task = $1", {id}, "revoking a task's grants");
+            !st.ok()) {
+          return st;
+        }
+        internal::MarkCompleted(&*out);
+        absl::Status st = read_conn_.Run("UPDATE tasks SET status = 'completed', completed_at = $1 WHERE id = $2",
+                                         {out->completed_at, id}, "completing a task");
+        if (!st.ok()) return st;
+        return id;
+      },
+      revision);
   if (!s.ok()) return s;
   return out;
 }
@@ -1028,19 +1121,20 @@ absl::StatusOr<TaskRecord> PostgresStore::GetTask(const std::string& id) {
 absl::StatusOr<int64_t> PostgresStore::PurgeExpiredGrants(int64_t now_unix) {
   std::lock_guard<std::mutex> l(read_mu_);
   int64_t n = 0;
-  absl::Status s = InTransaction(read_conn_, [&]() -> absl::Status {
-    absl::StatusOr<Result> r = read_conn_.Exec(
-        "WITH d AS (DELETE FROM grants WHERE expires_at IS NOT NULL AND expires_at <= $1 RETURNING 1) "
-        "SELECT COUNT(*) FROM d",
-        {std::to_string(now_unix)}, "purging expired grants");
-    if (!r.ok()) return r.status();
-    n = r->Int(0, 0);
-    // Expired grants are invisible everywhere already; only a purge that deleted some is news.
-    if (n == 0) return absl::OkStatus();
-    absl::Status st = read_conn_.Run("UPDATE meta SET value = value + 1 WHERE key = 'side'", {}, "advancing side");
-    if (st.ok()) st = read_conn_.Run("SELECT pg_notify($1, 'side')", {std::string(kChannel)}, "notify");
-    return st;
-  });
+  absl::Status s = SideWrite(
+      "purge",
+      [&]() -> absl::StatusOr<std::optional<std::string>> {
+        absl::StatusOr<Result> r = read_conn_.Exec(
+            "WITH d AS (DELETE FROM grants WHERE expires_at IS NOT NULL AND expires_at <= $1 RETURNING 1) "
+            "SELECT COUNT(*) FROM d",
+            {std::to_string(now_unix)}, "purging expired grants");
+        if (!r.ok()) return r.status();
+        n = r->Int(0, 0);
+        // Expired grants are invisible everywhere already; only a purge that deleted some is news.
+        if (n == 0) return std::nullopt;
+        return std::to_string(n);
+      },
+      nullptr);
   if (!s.ok()) return s;
   return n;
 }
@@ -1048,7 +1142,7 @@ absl::StatusOr<int64_t> PostgresStore::PurgeExpiredGrants(int64_t now_unix) {
 // ---- Approvals ---------------------------------------------------------------------------------
 // Approval writes take one transaction-scoped advisory lock, so each is atomic with respect to all
 // others on every node (single use, the pending cap). Nodes keep no copy of approvals (every use
-// reads the database), so approval writes do not advance meta('side').
+// reads the database); only a decision takes a revision, as a token for the client that made it.
 
 absl::StatusOr<std::vector<ApprovalRecord>> PostgresStore::QueryApprovals(const std::string& where,
                                                                           std::vector<Param> params) {
@@ -1151,27 +1245,34 @@ absl::StatusOr<std::vector<ApprovalRecord>> PostgresStore::ListApprovals(const A
   return found;
 }
 
-absl::StatusOr<ApprovalRecord> PostgresStore::DecideApproval(const std::string& id, const ApprovalDecision& decision) {
+absl::StatusOr<ApprovalRecord> PostgresStore::DecideApproval(const std::string& id, const ApprovalDecision& decision,
+                                                             uint64_t* revision) {
   std::lock_guard<std::mutex> l(read_mu_);
   ApprovalRecord out;
-  absl::Status s = InTransaction(read_conn_, [&]() -> absl::Status {
-    if (absl::Status st = read_conn_.Run(absl::StrCat("SELECT pg_advisory_xact_lock(", kApprovalLock, ")"), {}, "lock");
-        !st.ok()) {
-      return st;
-    }
-    absl::StatusOr<std::vector<ApprovalRecord>> found = QueryApprovals("id = $1", {id});
-    if (!found.ok()) return found.status();
-    absl::StatusOr<ApprovalRecord> a = internal::FoundApproval(*std::move(found), id, decision.decided_at);
-    if (!a.ok()) return a.status();
-    out = *std::move(a);
-    if (absl::Status st = internal::ApplyDecision(id, decision, &out); !st.ok()) return st;
-    return read_conn_.Run(
-        "UPDATE approvals SET status = $1, decided_at = $2, approver_type = $3, approver_id = $4, note = $5, "
-        "uses_left = $6, expires_at = $7 WHERE id = $8 AND status = 'pending'",
-        {out.status, std::to_string(*out.decided_at), out.approver.type, out.approver.id, out.note,
-         std::to_string(out.uses_left), std::to_string(out.expires_at), id},
-        "deciding an approval");
-  });
+  absl::Status s = SideWrite(
+      "approval",
+      [&]() -> absl::StatusOr<std::optional<std::string>> {
+        if (absl::Status st =
+                read_conn_.Run(absl::StrCat("SELECT pg_advisory_xact_lock(", kApprovalLock, ")"), {}, "lock");
+            !st.ok()) {
+          return st;
+        }
+        absl::StatusOr<std::vector<ApprovalRecord>> found = QueryApprovals("id = $1", {id});
+        if (!found.ok()) return found.status();
+        absl::StatusOr<ApprovalRecord> a = internal::FoundApproval(*std::move(found), id, decision.decided_at);
+        if (!a.ok()) return a.status();
+        out = *std::move(a);
+        if (absl::Status st = internal::ApplyDecision(id, decision, &out); !st.ok()) return st;
+        absl::Status st = read_conn_.Run(
+            "UPDATE approvals SET status = $1, decided_at = $2, approver_type = $3, approver_id = $4, note = $5, "
+            "uses_left = $6, expires_at = $7 WHERE id = $8 AND status = 'pending'",
+            {out.status, std::to_string(*out.decided_at), out.approver.type, out.approver.id, out.note,
+             std::to_string(out.uses_left), std::to_string(out.expires_at), id},
+            "deciding an approval");
+        if (!st.ok()) return st;
+        return id;
+      },
+      revision);
   if (!s.ok()) return s;
   out.status = ApprovalStatusAt(out, decision.decided_at);
   return out;

@@ -143,18 +143,19 @@ class SqliteStore final : public Store {
   absl::StatusOr<PolicyVersion> GetPolicyVersion(int64_t version) override;
   absl::StatusOr<std::vector<ChangelogEntry>> ChangesSince(uint64_t after, size_t limit) override;
   absl::StatusOr<std::vector<AgentRecord>> ListAgents() override;
-  absl::StatusOr<AgentRecord> PutAgent(const AgentRecord& agent) override;
-  absl::Status DeleteAgent(const std::string& id) override;
-  absl::Status AddGrants(std::vector<GrantRecord>* grants) override;
+  absl::StatusOr<AgentRecord> PutAgent(const AgentRecord& agent, uint64_t* revision) override;
+  absl::Status DeleteAgent(const std::string& id, uint64_t* revision) override;
+  absl::Status AddGrants(std::vector<GrantRecord>* grants, uint64_t* revision) override;
   absl::StatusOr<std::vector<GrantRecord>> ListGrants() override;
-  absl::StatusOr<TaskRecord> CompleteTask(const std::string& id) override;
+  absl::StatusOr<TaskRecord> CompleteTask(const std::string& id, uint64_t* revision) override;
   absl::StatusOr<TaskRecord> GetTask(const std::string& id) override;
   absl::StatusOr<int64_t> PurgeExpiredGrants(int64_t now_unix) override;
   absl::StatusOr<ApprovalResolution> ResolveApproval(const ApprovalRecord& fresh, int64_t now_unix,
                                                      int64_t max_pending) override;
   absl::StatusOr<ApprovalRecord> GetApproval(const std::string& id, int64_t now_unix) override;
   absl::StatusOr<std::vector<ApprovalRecord>> ListApprovals(const ApprovalFilter& filter) override;
-  absl::StatusOr<ApprovalRecord> DecideApproval(const std::string& id, const ApprovalDecision& decision) override;
+  absl::StatusOr<ApprovalRecord> DecideApproval(const std::string& id, const ApprovalDecision& decision,
+                                                uint64_t* revision) override;
   absl::StatusOr<std::vector<ApprovalRecord>> ExpireApprovals(int64_t now_unix) override;
 
  private:
@@ -165,6 +166,11 @@ class SqliteStore final : public Store {
   // Runs `body` in its own IMMEDIATE transaction (committed if it returns OK, else rolled back).
   // Callers hold conn_mu_; a group commit holds it for its whole transaction, so these never nest.
   absl::Status InTransaction(const std::function<absl::Status()>& body);
+  // A side write's revision token (store.h): one process, so the write is visible at once at the
+  // current revision. Call with conn_mu_ held.
+  void NoteRevision(uint64_t* revision) const {
+    if (revision != nullptr) *revision = revision_;
+  }
   // The task row (NotFound if none); call with conn_mu_ held.
   absl::StatusOr<TaskRecord> ReadTask(const std::string& id);
   using Writer = GroupCommitQueue::Writer;
@@ -388,8 +394,9 @@ absl::StatusOr<std::vector<AgentRecord>> SqliteStore::ListAgents() {
   return out;
 }
 
-absl::StatusOr<AgentRecord> SqliteStore::PutAgent(const AgentRecord& agent) {
+absl::StatusOr<AgentRecord> SqliteStore::PutAgent(const AgentRecord& agent, uint64_t* revision) {
   std::lock_guard<std::mutex> l(conn_mu_);
+  NoteRevision(revision);
   AgentRecord stored = agent;
   stored.updated_at = NowRfc3339();
   absl::Status s = InTransaction([&]() -> absl::Status {
@@ -416,8 +423,9 @@ absl::StatusOr<AgentRecord> SqliteStore::PutAgent(const AgentRecord& agent) {
   return stored;
 }
 
-absl::Status SqliteStore::DeleteAgent(const std::string& id) {
+absl::Status SqliteStore::DeleteAgent(const std::string& id, uint64_t* revision) {
   std::lock_guard<std::mutex> l(conn_mu_);
+  NoteRevision(revision);
   absl::StatusOr<Stmt*> del = Cached("DELETE FROM agents WHERE id = ?");
   if (!del.ok()) return del.status();
   (*del)->Bind(1, id);
@@ -447,9 +455,10 @@ absl::StatusOr<TaskRecord> SqliteStore::ReadTask(const std::string& id) {
   return t;
 }
 
-absl::Status SqliteStore::AddGrants(std::vector<GrantRecord>* grants) {
+absl::Status SqliteStore::AddGrants(std::vector<GrantRecord>* grants, uint64_t* revision) {
   if (absl::Status s = internal::CheckGrantFacts(*grants); !s.ok()) return s;
   std::lock_guard<std::mutex> l(conn_mu_);
+  NoteRevision(revision);
   const std::string now = NowRfc3339();
   std::vector<int64_t> ids;
   absl::Status s = InTransaction([&]() -> absl::Status {
@@ -505,8 +514,9 @@ absl::StatusOr<std::vector<GrantRecord>> SqliteStore::ListGrants() {
   return out;
 }
 
-absl::StatusOr<TaskRecord> SqliteStore::CompleteTask(const std::string& id) {
+absl::StatusOr<TaskRecord> SqliteStore::CompleteTask(const std::string& id, uint64_t* revision) {
   std::lock_guard<std::mutex> l(conn_mu_);
+  NoteRevision(revision);
   absl::StatusOr<TaskRecord> out = absl::InternalError("task not completed");
   absl::Status s = InTransaction([&]() -> absl::Status {
     out = ReadTask(id);
@@ -682,8 +692,10 @@ absl::StatusOr<std::vector<ApprovalRecord>> SqliteStore::ListApprovals(const App
   return found;
 }
 
-absl::StatusOr<ApprovalRecord> SqliteStore::DecideApproval(const std::string& id, const ApprovalDecision& decision) {
+absl::StatusOr<ApprovalRecord> SqliteStore::DecideApproval(const std::string& id, const ApprovalDecision& decision,
+                                                           uint64_t* revision) {
   std::lock_guard<std::mutex> l(conn_mu_);
+  NoteRevision(revision);
   ApprovalRecord out;
   absl::Status s = InTransaction([&]() -> absl::Status {
     absl::StatusOr<std::vector<ApprovalRecord>> found = QueryApprovals(

@@ -78,13 +78,22 @@ struct LoadedState {
 struct ChangelogEntry {
   uint64_t revision = 0;
   std::string time;  // RFC 3339, UTC
-  std::string op;    // "insert", "delete", "clear" or "policy"
-  std::string data;  // insert/delete: the fact or pattern as Oso wire JSON; policy: the version number
+  // "insert", "delete", "clear" or "policy"; with a shared store also "agent", "grants", "task",
+  // "approval" and "purge" (agents, grants, tasks, approvals: see PutAgent and the following)
+  std::string op;
+  // insert/delete: the fact or pattern as Oso wire JSON; policy: the version number; agent, task,
+  // approval: its id; grants: their ids, comma-separated; purge: the number of grants deleted
+  std::string data;
 };
 
 // --- Agents, grants and tasks (docs/agents.md). These are not facts: they are kept apart from the
-// revisioned fact set (the agents module feeds them to each request), so writing them does not
-// take a revision. Each method is atomic and durable when it returns OK.
+// fact set (the agents module feeds them to each request). Each method is atomic and durable when
+// it returns OK. A write that a client may want to read back on another node (an agent stored or
+// deleted, grants added, a task completed, an approval decided) reports a *revision token*: a
+// reader carrying it is served only once its node has applied that write (see Follower). With a
+// store shared by several nodes (PostgreSQL) such a write takes the next revision of the one
+// counter that orders fact writes; in a single-process store (SQLite) it is visible at once and
+// reports the revision current at its commit.
 
 // A registered agent. The owner's type is "" when the agent has no owner.
 struct AgentRecord {
@@ -113,7 +122,7 @@ struct TaskRecord {
   int64_t grants = 0;        // grants still stored for the task (0 once completed)
 };
 
-// --- Human approvals (docs/approvals.md). Not facts: they take no revision. Times are unix
+// --- Human approvals (docs/approvals.md). Not facts; only a decision reports a revision token. Times are unix
 // seconds chosen by the caller (so tests can drive the clock). An approval's stored `status` is
 // "pending", "approved", "denied", "used" or "expired"; every read reports a stored "pending" or
 // "approved" whose expires_at <= now as "expired" (ApprovalStatusAt), so expiry needs no writer.
@@ -176,9 +185,12 @@ struct Follower {
   // own on_durable hooks (never concurrently with them; never twice for one revision). Must not
   // call the Store.
   std::function<void(const Mutation&, const Committed&)> apply;
-  // Agents, grants, tasks or approvals changed on another node (they take no revision). Called on
-  // the follower thread, outside any store lock: it may call the Store (e.g. to reload them).
-  std::function<void()> side_changed;
+  // Agents, grants, tasks or approvals changed at `revision` (a write of this node or another; a
+  // run of consecutive such revisions comes as one call with the last). Called like `apply`, in
+  // revision order, before any later revision is applied; it may call the Store's read methods
+  // (e.g. to reload them) but no write. A non-OK status stops following at the revision before;
+  // the same revisions are offered again at the next poll.
+  std::function<absl::Status(uint64_t revision)> side_changed;
 };
 
 // How far a following node is behind the database.
@@ -234,19 +246,24 @@ class Store {
 
   // Agents. PutAgent inserts or replaces by id (keeping created_at of an existing record) and
   // returns the stored record; DeleteAgent returns NotFound for an unknown id.
+  // In the methods below, `revision` (may be null) receives the write's revision token (see above).
   virtual absl::StatusOr<std::vector<AgentRecord>> ListAgents() = 0;
-  virtual absl::StatusOr<AgentRecord> PutAgent(const AgentRecord& agent) = 0;
-  virtual absl::Status DeleteAgent(const std::string& id) = 0;
+  virtual absl::StatusOr<AgentRecord> PutAgent(const AgentRecord& agent, uint64_t* revision) = 0;
+  virtual absl::Status DeleteAgent(const std::string& id, uint64_t* revision) = 0;
+  absl::StatusOr<AgentRecord> PutAgent(const AgentRecord& agent) { return PutAgent(agent, nullptr); }
+  absl::Status DeleteAgent(const std::string& id) { return DeleteAgent(id, nullptr); }
 
   // Stores `grants` (all or none), assigning ids and created_at, and creates the tasks they name
   // that do not exist yet. FailedPrecondition if one names a completed task: a task's grants are
   // revoked for good when it completes. InvalidArgument for a fact the schema cannot hold.
-  virtual absl::Status AddGrants(std::vector<GrantRecord>* grants) = 0;
+  virtual absl::Status AddGrants(std::vector<GrantRecord>* grants, uint64_t* revision) = 0;
+  absl::Status AddGrants(std::vector<GrantRecord>* grants) { return AddGrants(grants, nullptr); }
   // Every stored grant, by id.
   virtual absl::StatusOr<std::vector<GrantRecord>> ListGrants() = 0;
   // Marks the task completed and deletes its grants, atomically; completing a completed task
-  // changes nothing. NotFound for an unknown task.
-  virtual absl::StatusOr<TaskRecord> CompleteTask(const std::string& id) = 0;
+  // changes nothing (and reports the current revision). NotFound for an unknown task.
+  virtual absl::StatusOr<TaskRecord> CompleteTask(const std::string& id, uint64_t* revision) = 0;
+  absl::StatusOr<TaskRecord> CompleteTask(const std::string& id) { return CompleteTask(id, nullptr); }
   virtual absl::StatusOr<TaskRecord> GetTask(const std::string& id) = 0;
   // Deletes the grants with expires_at <= `now_unix`; returns how many.
   virtual absl::StatusOr<int64_t> PurgeExpiredGrants(int64_t now_unix) = 0;
@@ -273,7 +290,12 @@ class Store {
   // uses_left = decision.uses and expires_at = decision.expires_at) or "denied" (expires_at kept),
   // recording approver, note and decided_at. Returns the updated record. NotFound for an unknown
   // id; FailedPrecondition if it is not pending at that time (already decided, used or expired).
-  virtual absl::StatusOr<ApprovalRecord> DecideApproval(const std::string& id, const ApprovalDecision& decision) = 0;
+  // `revision` (may be null) receives the decision's revision token.
+  virtual absl::StatusOr<ApprovalRecord> DecideApproval(const std::string& id, const ApprovalDecision& decision,
+                                                        uint64_t* revision) = 0;
+  absl::StatusOr<ApprovalRecord> DecideApproval(const std::string& id, const ApprovalDecision& decision) {
+    return DecideApproval(id, decision, nullptr);
+  }
   // Stores status "expired" on every pending or approved approval with expires_at <= `now_unix` and
   // returns them (each at most once, across processes), so that expiry can be audited.
   virtual absl::StatusOr<std::vector<ApprovalRecord>> ExpireApprovals(int64_t now_unix) = 0;

@@ -49,6 +49,43 @@ TEST_F(DurabilityTest, StateSurvivesARestart) {
             before.revision + 1);
 }
 
+// The "revision" a decision reports is the store revision its snapshot has applied: the number
+// space of the OsoOffset tokens writes return, so it is comparable with them and never goes back
+// when the server restarts on the same data.
+TEST_F(DurabilityTest, DecisionsReportTheStoreRevision) {
+  LoadPolicy();
+  uint64_t token = 0;
+  for (const char* org : {"acme", "globex", "initech"}) {
+    token = Batch("[{\"inserts\":[" + FactJson("has_role", {{"User", "alice"}, {"String", "member"}, {"Org", org}}) +
+                  "]}]");
+  }
+  const std::string check = R"({"actor":{"type":"User","id":"alice"},"action":"read","resource":{"type":"Org","id":"initech"}})";
+  auto decided_at = [&](const HttpResult& r, const json::value& decision) -> uint64_t {
+    EXPECT_EQ(r.status, 200) << r.body;
+    if (!decision.is_object() || !decision.as_object().contains("revision")) {
+      ADD_FAILURE() << "no revision in " << r.body;
+      return 0;
+    }
+    EXPECT_EQ(decision.at("allowed"), json::value(true)) << r.body;
+    return std::stoull(std::string(decision.at("revision").as_string()));
+  };
+  const HttpResult single = server_->Post("/v1/check", check, kReadKey);
+  EXPECT_GE(decided_at(single, single.json), token);
+  const HttpResult batch = server_->Post("/v1/check/batch", "{\"checks\":[" + check + "]}", kReadKey);
+  ASSERT_TRUE(batch.json.is_object()) << batch.body;
+  EXPECT_GE(decided_at(batch, batch.json.at("decisions").at(0)), token);
+
+  Restart(/*kill=*/false);
+  const HttpResult after = server_->Post("/v1/check", check, kReadKey);
+  EXPECT_GE(decided_at(after, after.json), token);
+  EXPECT_EQ(decided_at(after, after.json), server_->Revision());
+  // A later write's token is again covered by the next decision.
+  const uint64_t next = Batch("[{\"inserts\":[" + FactJson("audit_tag", {{"Repo", "x"}, {"String", "y"}}) + "]}]");
+  EXPECT_GT(next, token);
+  const HttpResult later = server_->Post("/v1/check", check, kReadKey);
+  EXPECT_GE(decided_at(later, later.json), next);
+}
+
 TEST_F(DurabilityTest, PolicyAndFactsFilesAreLoadedAndStored) {
   Restart(false, {"--policy", TestData("policy.polar"), "--facts", TestData("facts.jsonl")});
   const State loaded = Observe();

@@ -377,7 +377,6 @@ TEST_P(StoreConformanceTest, AgentsArePutListedDeletedAndDurable) {
   EXPECT_TRUE(store_->DeleteAgent("churn-bot").ok());
   EXPECT_EQ(store_->DeleteAgent("churn-bot").code(), absl::StatusCode::kNotFound);
   EXPECT_EQ(store_->ListAgents()->size(), 1u);
-  EXPECT_EQ(*store_->Revision(), 0u);  // agents are not facts: no revision
 }
 
 TEST_P(StoreConformanceTest, GrantsTasksCompletionAndPurge) {
@@ -488,6 +487,37 @@ TEST_P(StoreConformanceTest, ApprovalsResolveDeduplicateAndRoundTrip) {
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r->kind, ApprovalResolution::Kind::kCreated);
   EXPECT_EQ(*store_->Revision(), 0u);  // approvals are not facts
+}
+
+// Agent, grant, task and approval-decision writes report a revision token that covers them and
+// every earlier write, and that later fact writes come after. A shared store gives each its own
+// revision in the changelog, so that another node can tell when it has applied them.
+TEST_P(StoreConformanceTest, AgentGrantTaskAndDecisionWritesReportARevisionToken) {
+  const uint64_t fact = Write({Insert(kAliceAdmin)});
+  uint64_t put = 0, granted = 0, completed = 0, again = 0, decided = 0, deleted = 0;
+  ASSERT_TRUE(store_->PutAgent(AgentRecord{"bot", V("User", "alice"), "", "active", "", ""}, &put).ok());
+  std::vector<GrantRecord> grants(1);
+  grants[0].fact = kBobMember;
+  grants[0].task = "t-1";
+  ASSERT_TRUE(store_->AddGrants(&grants, &granted).ok());
+  ASSERT_TRUE(store_->CompleteTask("t-1", &completed).ok());
+  ASSERT_TRUE(store_->CompleteTask("t-1", &again).ok());  // changes nothing
+  ASSERT_TRUE(store_->ResolveApproval(Approval("a1", "k1"), 1000, 10).ok());
+  ASSERT_TRUE(store_->DecideApproval("a1", Decide(true, 1001), &decided).ok());
+  ASSERT_TRUE(store_->DeleteAgent("bot", &deleted).ok());
+  const std::vector<uint64_t> tokens{fact, put, granted, completed, again, decided, deleted};
+  EXPECT_TRUE(std::is_sorted(tokens.begin(), tokens.end())) << ::testing::PrintToString(tokens);
+  EXPECT_EQ(again, completed);
+  EXPECT_GE(Revision(), deleted);
+  EXPECT_GT(Write({Insert(kPublic)}), deleted);
+  if (!store_->sync_status().shared) return;
+  EXPECT_EQ(deleted, fact + 5) << ::testing::PrintToString(tokens);  // one revision each
+  auto log = store_->ChangesSince(fact, 100);
+  ASSERT_TRUE(log.ok()) << log.status();
+  std::vector<std::string> ops;
+  for (const ChangelogEntry& e : *log) ops.push_back(e.op + " " + e.data);
+  EXPECT_THAT(ops, ElementsAre("agent bot", absl::StrCat("grants ", grants[0].id), "task t-1", "approval a1",
+                               "agent bot", ::testing::StartsWith("insert ")));
 }
 
 TEST_P(StoreConformanceTest, ApprovalsPendingCapCountsUnexpiredPendingPerActor) {
