@@ -78,16 +78,26 @@ absl::Status ReadWebhook(const std::string& path, const toml::table& t, Config* 
     const std::string k(key.str());
     const Reader r{path, node, "audit.webhooks." + k};
     absl::Status s;
-    if (k == "name") s = r.String(&w.name);
-    else if (k == "url") s = r.Url(&w.url);
-    else if (k == "kinds") s = r.Strings(&w.kinds);
-    else if (k == "batch_size") s = r.Int(&w.batch_size, 1, 10'000);
-    else if (k == "max_queue") s = r.Int(&w.max_queue, 1, 10'000'000);
-    else if (k == "max_attempts") s = r.Int(&w.max_attempts, 1, 100);
-    else if (k == "timeout_seconds") s = r.Seconds(&w.timeout_seconds);
-    else if (k == "flush_seconds") s = r.Seconds(&w.flush_seconds);
-    else if (k == "backoff_seconds") s = r.Seconds(&w.backoff_seconds);
-    else return Bad(path, node, absl::StrCat("unknown setting audit.webhooks.", k));
+    if (k == "name")
+      s = r.String(&w.name);
+    else if (k == "url")
+      s = r.Url(&w.url);
+    else if (k == "kinds")
+      s = r.Strings(&w.kinds);
+    else if (k == "batch_size")
+      s = r.Int(&w.batch_size, 1, 10'000);
+    else if (k == "max_queue")
+      s = r.Int(&w.max_queue, 1, 10'000'000);
+    else if (k == "max_attempts")
+      s = r.Int(&w.max_attempts, 1, 100);
+    else if (k == "timeout_seconds")
+      s = r.Seconds(&w.timeout_seconds);
+    else if (k == "flush_seconds")
+      s = r.Seconds(&w.flush_seconds);
+    else if (k == "backoff_seconds")
+      s = r.Seconds(&w.backoff_seconds);
+    else
+      return Bad(path, node, absl::StrCat("unknown setting audit.webhooks.", k));
     if (!s.ok()) return s;
   }
   if (w.url.empty()) return Bad(path, t, "an [[audit.webhooks]] entry needs `url`");
@@ -141,9 +151,9 @@ absl::Status ReadRule(const std::string& path, const toml::table& t, Config* c) 
       std::string type;
       s = r.String(&type);
       const std::pair<const char*, AlertRule::Type> types[] = {
-          {"deny_burst", AlertRule::Type::kDenyBurst},     {"rate_limit", AlertRule::Type::kRateLimit},
-          {"destructive", AlertRule::Type::kDestructive},  {"off_hours", AlertRule::Type::kOffHours},
-          {"first_use", AlertRule::Type::kFirstUse},       {"sink_failure", AlertRule::Type::kSinkFailure}};
+          {"deny_burst", AlertRule::Type::kDenyBurst},    {"rate_limit", AlertRule::Type::kRateLimit},
+          {"destructive", AlertRule::Type::kDestructive}, {"off_hours", AlertRule::Type::kOffHours},
+          {"first_use", AlertRule::Type::kFirstUse},      {"sink_failure", AlertRule::Type::kSinkFailure}};
       have_type = false;
       for (const auto& [n, v] : types) {
         if (type == n) {
@@ -152,8 +162,9 @@ absl::Status ReadRule(const std::string& path, const toml::table& t, Config* c) 
         }
       }
       if (s.ok() && !have_type) {
-        return Bad(path, node,
-                   "alerts.rules.type must be deny_burst, rate_limit, destructive, off_hours, first_use or sink_failure");
+        return Bad(
+            path, node,
+            "alerts.rules.type must be deny_burst, rate_limit, destructive, off_hours, first_use or sink_failure");
       }
     } else if (k == "threshold") {
       s = r.Int(&rule.threshold, 1, 1'000'000);
@@ -211,12 +222,18 @@ absl::Status ReadRule(const std::string& path, const toml::table& t, Config* c) 
 
 const char* RuleTypeName(AlertRule::Type t) {
   switch (t) {
-    case AlertRule::Type::kDenyBurst: return "deny_burst";
-    case AlertRule::Type::kRateLimit: return "rate_limit";
-    case AlertRule::Type::kDestructive: return "destructive";
-    case AlertRule::Type::kOffHours: return "off_hours";
-    case AlertRule::Type::kFirstUse: return "first_use";
-    case AlertRule::Type::kSinkFailure: return "sink_failure";
+    case AlertRule::Type::kDenyBurst:
+      return "deny_burst";
+    case AlertRule::Type::kRateLimit:
+      return "rate_limit";
+    case AlertRule::Type::kDestructive:
+      return "destructive";
+    case AlertRule::Type::kOffHours:
+      return "off_hours";
+    case AlertRule::Type::kFirstUse:
+      return "first_use";
+    case AlertRule::Type::kSinkFailure:
+      return "sink_failure";
   }
   return "?";
 }
@@ -231,7 +248,8 @@ absl::Status ReadAuditTable(const std::string& path, const toml::table& t, Confi
     } else if (k == "durability") {
       std::string mode;
       s = r.String(&mode);
-      if (s.ok() && mode != "sync" && mode != "async") return Bad(path, node, "audit.durability must be \"sync\" or \"async\"");
+      if (s.ok() && mode != "sync" && mode != "async")
+        return Bad(path, node, "audit.durability must be \"sync\" or \"async\"");
       c->log.durability = mode == "async" ? Durability::kAsync : Durability::kSync;
     } else if (k == "segment_bytes") {
       s = r.Int(&c->log.segment_bytes, 4096, int64_t{1} << 40);
@@ -254,7 +272,8 @@ absl::Status ReadAuditTable(const std::string& path, const toml::table& t, Confi
     } else if (k == "stdout") {
       s = r.Bool(&c->stdout_sink);
     } else if (k == "webhooks") {
-      if (!node.is_array_of_tables()) return Bad(path, node, "audit.webhooks must be written as [[audit.webhooks]] tables");
+      if (!node.is_array_of_tables())
+        return Bad(path, node, "audit.webhooks must be written as [[audit.webhooks]] tables");
       for (const toml::node& e : *node.as_array()) {
         if (s = ReadWebhook(path, *e.as_table(), c); !s.ok()) return s;
       }
@@ -274,7 +293,8 @@ absl::Status ReadAlertsTable(const std::string& path, const toml::table& t, Conf
     if (k == "webhooks") {
       s = r.Strings(&c->alert_webhooks);
     } else if (k == "owners") {
-      if (!node.is_array_of_tables()) return Bad(path, node, "alerts.owners must be written as [[alerts.owners]] tables");
+      if (!node.is_array_of_tables())
+        return Bad(path, node, "alerts.owners must be written as [[alerts.owners]] tables");
       for (const toml::node& e : *node.as_array()) {
         if (s = ReadOwner(path, *e.as_table(), c); !s.ok()) return s;
       }

@@ -25,7 +25,7 @@ struct WebhookConfig {
   size_t max_queue = 10'000;
   int max_attempts = 5;
   double timeout_seconds = 5;
-  double flush_seconds = 1;    // a partial batch waits at most this long
+  double flush_seconds = 1;      // a partial batch waits at most this long
   double backoff_seconds = 0.2;  // doubled after each failed attempt
 };
 
@@ -33,14 +33,14 @@ struct AlertRule {
   enum class Type { kDenyBurst, kRateLimit, kDestructive, kOffHours, kFirstUse, kSinkFailure };
   std::string name;
   Type type = Type::kDenyBurst;
-  int threshold = 5;            // records within the window that fire it (deny_burst, rate_limit, destructive)
+  int threshold = 5;  // records within the window that fire it (deny_burst, rate_limit, destructive)
   double window_seconds = 60;
   std::vector<std::string> actions;  // destructive: the destructive actions
   int start_minute = 8 * 60;         // off_hours: the allowed hours [start, end) of the day, UTC
   int end_minute = 18 * 60;
-  std::vector<int> days;             // off_hours: allowed weekdays (0 = Sunday); empty = every day
-  double cooldown_seconds = 60;      // the same rule and actor fire at most once per cooldown
-  std::vector<std::string> webhooks; // URLs the alert is delivered to (besides [alerts] webhooks)
+  std::vector<int> days;              // off_hours: allowed weekdays (0 = Sunday); empty = every day
+  double cooldown_seconds = 60;       // the same rule and actor fire at most once per cooldown
+  std::vector<std::string> webhooks;  // URLs the alert is delivered to (besides [alerts] webhooks)
 };
 const char* RuleTypeName(AlertRule::Type t);
 

@@ -1,16 +1,16 @@
 #include "audit/format.h"
 
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
 #include <filesystem>
+#include <memory>
 
+#include <fcntl.h>
 #include <openssl/evp.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -103,9 +103,16 @@ uint32_t Crc32c(std::string_view data) {
 }
 
 Hash Sha256(std::string_view data) {
+  // A context per thread: EVP_Digest allocates and frees one per call, which cost as much as
+  // hashing a whole record.
+  thread_local const std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx(EVP_MD_CTX_new(), &EVP_MD_CTX_free);
   Hash h{};
   unsigned int len = 0;
-  EVP_Digest(data.data(), data.size(), h.data(), &len, Sha256Md(), nullptr);
+  if (ctx == nullptr || EVP_DigestInit_ex2(ctx.get(), Sha256Md(), nullptr) != 1 ||
+      EVP_DigestUpdate(ctx.get(), data.data(), data.size()) != 1 ||
+      EVP_DigestFinal_ex(ctx.get(), h.data(), &len) != 1) {
+    EVP_Digest(data.data(), data.size(), h.data(), &len, Sha256Md(), nullptr);
+  }
   return h;
 }
 
@@ -155,8 +162,8 @@ Hash AppendFrame(RecordType type, uint64_t seq, int64_t time_us, const Hash& pre
 
 absl::Status DecodeFrame(std::string_view data, size_t offset, RecordView* record, size_t* next) {
   if (offset > data.size() || data.size() - offset < kFrameHeaderBytes) {
-    return absl::DataLossError(
-        absl::StrCat("truncated frame: ", data.size() - std::min(offset, data.size()), " byte(s) left, a frame header needs 8"));
+    return absl::DataLossError(absl::StrCat("truncated frame: ", data.size() - std::min(offset, data.size()),
+                                            " byte(s) left, a frame header needs 8"));
   }
   const uint32_t len = GetU32(data.data() + offset);
   const uint32_t crc = GetU32(data.data() + offset + 4);
@@ -184,6 +191,29 @@ absl::Status DecodeFrame(std::string_view data, size_t offset, RecordView* recor
 }
 
 std::string SegmentName(uint64_t first_seq) { return absl::StrFormat("seg-%020d.log", first_seq); }
+std::string IndexName(uint64_t first_seq) { return absl::StrFormat("seg-%020d.idx", first_seq); }
+
+void AppendIndexEntry(const IndexEntry& e, std::string* out) {
+  PutU64(out, e.seq);
+  PutU64(out, e.offset);
+  PutU64(out, static_cast<uint64_t>(e.time_us));
+}
+
+std::optional<std::vector<IndexEntry>> ParseIndex(std::string_view data, uint64_t first_seq) {
+  if (data.size() % kIndexEntryBytes != 0) return std::nullopt;
+  std::vector<IndexEntry> out;
+  out.reserve(data.size() / kIndexEntryBytes);
+  for (size_t off = 0; off < data.size(); off += kIndexEntryBytes) {
+    IndexEntry e{GetU64(data.data() + off), GetU64(data.data() + off + 8),
+                 static_cast<int64_t>(GetU64(data.data() + off + 16))};
+    if (out.empty() ? e.seq != first_seq || e.offset != kSegmentMagic.size()
+                    : e.seq <= out.back().seq || e.offset <= out.back().offset || e.time_us < out.back().time_us) {
+      return std::nullopt;
+    }
+    out.push_back(e);
+  }
+  return out;
+}
 
 absl::StatusOr<std::vector<SegmentFile>> ListSegments(const std::string& dir) {
   std::vector<SegmentFile> out;
@@ -196,7 +226,8 @@ absl::StatusOr<std::vector<SegmentFile>> ListSegments(const std::string& dir) {
     out.push_back(SegmentFile{e.path().string(), name, seq});
   }
   if (ec) return absl::NotFoundError(absl::StrCat("cannot read audit directory ", dir, ": ", ec.message()));
-  std::sort(out.begin(), out.end(), [](const SegmentFile& a, const SegmentFile& b) { return a.first_seq < b.first_seq; });
+  std::sort(out.begin(), out.end(),
+            [](const SegmentFile& a, const SegmentFile& b) { return a.first_seq < b.first_seq; });
   return out;
 }
 
@@ -223,36 +254,45 @@ absl::StatusOr<int64_t> ParseTimeArg(std::string_view text) {
     return absl::ToUnixMicros(time);
   }
   return absl::InvalidArgumentError(absl::StrCat(
-      "\"", t, "\" is not a time: use RFC 3339 (2026-11-30T03:00:00Z), a date, Unix seconds or a duration ago (15m, 2h, 3d)"));
+      "\"", t,
+      "\" is not a time: use RFC 3339 (2026-11-30T03:00:00Z), a date, Unix seconds or a duration ago (15m, 2h, 3d)"));
 }
 
 absl::StatusOr<std::string> ReadWholeFile(const std::string& path, uint64_t offset) {
+  std::string out;
+  if (absl::Status s = ReadFileInto(path, offset, &out); !s.ok()) return s;
+  return out;
+}
+
+absl::Status ReadFileInto(const std::string& path, uint64_t offset, std::string* out) {
+  out->clear();
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
     if (errno == ENOENT) return absl::NotFoundError(absl::StrCat(path, " does not exist"));
     return absl::UnavailableError(absl::StrCat("cannot open ", path, ": ", std::strerror(errno)));
   }
-  std::string out;
+  // Read straight into `out`, sized from the file's size (and grown if the file grows meanwhile):
+  // no copy through an intermediate buffer, and a buffer reused across files is not faulted in again.
   struct stat st;
-  if (::fstat(fd, &st) == 0 && static_cast<uint64_t>(st.st_size) > offset) out.reserve(st.st_size - offset);
-  if (offset > 0 && ::lseek(fd, static_cast<off_t>(offset), SEEK_SET) < 0) {
-    ::close(fd);
-    return absl::UnavailableError(absl::StrCat("cannot seek in ", path, ": ", std::strerror(errno)));
-  }
-  char buf[1 << 16];
+  size_t want = 1 << 16;
+  if (::fstat(fd, &st) == 0 && static_cast<uint64_t>(st.st_size) > offset) want = st.st_size - offset + 1;
+  size_t got = 0;
   for (;;) {
-    const ssize_t n = ::read(fd, buf, sizeof buf);
+    if (out->size() < got + 1) out->resize(std::max(want, 2 * out->size()));
+    const ssize_t n = ::pread(fd, out->data() + got, out->size() - got, static_cast<off_t>(offset + got));
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) {
       const int e = errno;
       ::close(fd);
+      out->clear();
       return absl::UnavailableError(absl::StrCat("cannot read ", path, ": ", std::strerror(e)));
     }
     if (n == 0) break;
-    out.append(buf, static_cast<size_t>(n));
+    got += static_cast<size_t>(n);
   }
   ::close(fd);
-  return out;
+  out->resize(got);
+  return absl::OkStatus();
 }
 
 }  // namespace mandate::audit

@@ -56,6 +56,26 @@ Hash AppendFrame(RecordType type, uint64_t seq, int64_t time_us, const Hash& pre
 // mismatch or an unknown record type. Never reads outside `data`.
 absl::Status DecodeFrame(std::string_view data, size_t offset, RecordView* record, size_t* next);
 
+// A sparse index beside each segment, seg-<first seq>.idx: one entry (24 bytes: seq u64le, offset
+// u64le, time_us i64le) for the segment's first record and then for the first record at or after
+// every kIndexEvery bytes. Record times never decrease along the chain, so an entry bounds the
+// sequence numbers, offsets and times of the records between it and the next one: queries seek by
+// sequence number or time and read a segment newest block first. The index is a hint for readers,
+// not part of what the chain protects: a reader checks every block it reads against it and falls
+// back to scanning the segment when they disagree, and `verify` ignores it.
+inline constexpr uint64_t kIndexEvery = 64 << 10;
+inline constexpr size_t kIndexEntryBytes = 24;
+struct IndexEntry {
+  uint64_t seq = 0;
+  uint64_t offset = 0;
+  int64_t time_us = 0;
+};
+std::string IndexName(uint64_t first_seq);
+void AppendIndexEntry(const IndexEntry& e, std::string* out);
+// The entries of an index file for the segment starting at `first_seq`; nullopt when the file is
+// malformed (size, order, or a first entry that is not the segment's first record).
+std::optional<std::vector<IndexEntry>> ParseIndex(std::string_view data, uint64_t first_seq);
+
 // Segment files of an audit directory, sorted by their first sequence number.
 struct SegmentFile {
   std::string path;
@@ -74,6 +94,8 @@ int64_t NowMicros();
 
 // Reads a file from `offset` to its end. NotFound if it does not exist.
 absl::StatusOr<std::string> ReadWholeFile(const std::string& path, uint64_t offset = 0);
+// The same into `out` (replacing its contents), reusing its memory.
+absl::Status ReadFileInto(const std::string& path, uint64_t offset, std::string* out);
 
 }  // namespace mandate::audit
 

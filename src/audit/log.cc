@@ -1,14 +1,13 @@
 #include "audit/log.h"
 
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
 
 #include <boost/json.hpp>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "absl/strings/str_cat.h"
 
@@ -44,7 +43,8 @@ AuditLog::AuditLog(LogOptions options, Signer signer) : options_(std::move(optio
 absl::StatusOr<std::unique_ptr<AuditLog>> AuditLog::Open(LogOptions options) {
   std::error_code ec;
   std::filesystem::create_directories(options.dir, ec);
-  if (ec) return absl::UnavailableError(absl::StrCat("cannot create audit directory ", options.dir, ": ", ec.message()));
+  if (ec)
+    return absl::UnavailableError(absl::StrCat("cannot create audit directory ", options.dir, ": ", ec.message()));
   ::chmod(options.dir.c_str(), 0700);
   const bool default_key = options.signing_key.empty();
   if (default_key) options.signing_key = absl::StrCat(options.dir, "/", "signing-key.pem");
@@ -60,7 +60,8 @@ absl::StatusOr<std::unique_ptr<AuditLog>> AuditLog::Open(LogOptions options) {
   std::unique_ptr<AuditLog> log(new AuditLog(std::move(options), *std::move(signer)));
   if (absl::Status s = log->Recover(); !s.ok()) return s;
   log->last_checkpoint_ = log->last_sync_ = std::chrono::steady_clock::now();
-  log->writer_ = std::thread([p = log.get()] { p->WriterLoop(); });
+  log->io_ = std::thread([p = log.get()] { p->IoLoop(); });
+  log->framer_ = std::thread([p = log.get()] { p->FramerLoop(); });
   return log;
 }
 
@@ -69,17 +70,16 @@ AuditLog::~AuditLog() { Close(); }
 absl::Status AuditLog::OpenSegment(uint64_t first_seq, bool create) {
   const std::string path = absl::StrCat(options_.dir, "/", SegmentName(first_seq));
   if (fd_ >= 0) ::close(fd_);
+  if (index_fd_ >= 0) ::close(index_fd_);
   fd_ = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC | (create ? O_CREAT | O_EXCL : 0), 0600);
   if (fd_ < 0) return Errno("open", path);
+  // Not synced: a lost or stale index only makes readers scan the segment.
+  index_fd_ = ::open(absl::StrCat(options_.dir, "/", IndexName(first_seq)).c_str(),
+                     O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | (create ? O_TRUNC : 0), 0600);
   if (create) {
     if (absl::Status s = WriteAll(fd_, kSegmentMagic, path); !s.ok()) return s;
     if (::fdatasync(fd_) != 0) return Errno("sync", path);
     if (absl::Status s = SyncDir(options_.dir); !s.ok()) return s;
-    segment_size_ = kSegmentMagic.size();
-  } else {
-    struct stat st;
-    if (::fstat(fd_, &st) != 0) return Errno("stat", path);
-    segment_size_ = static_cast<uint64_t>(st.st_size);
   }
   return absl::OkStatus();
 }
@@ -87,6 +87,7 @@ absl::Status AuditLog::OpenSegment(uint64_t first_seq, bool create) {
 absl::Status AuditLog::Recover() {
   absl::StatusOr<std::vector<SegmentFile>> segments = ListSegments(options_.dir);
   if (!segments.ok()) return segments.status();
+  segment_size_ = kSegmentMagic.size();
   if (segments->empty()) return OpenSegment(1, /*create=*/true);
   // The end of the chain: the last record of the last segment that has one.
   bool found_end = false;
@@ -97,8 +98,8 @@ absl::Status AuditLog::Recover() {
     size_t off = kSegmentMagic.size();
     if (data->size() < off || std::string_view(*data).substr(0, off) != kSegmentMagic) {
       if (!last || data->size() >= off) {
-        return absl::DataLossError(absl::StrCat("audit segment ", seg->path,
-                                                " has no valid header; run `mandate audit verify`"));
+        return absl::DataLossError(
+            absl::StrCat("audit segment ", seg->path, " has no valid header; run `mandate audit verify`"));
       }
       // Created but its header never reached the disk: start it again.
       ::unlink(seg->path.c_str());
@@ -106,6 +107,8 @@ absl::Status AuditLog::Recover() {
       continue;
     }
     uint64_t expected = seg->first_seq;
+    std::string index;  // of the last segment, rebuilt from what it holds
+    index_due_ = 0;
     while (off < data->size()) {
       RecordView r;
       size_t next = 0;
@@ -123,18 +126,24 @@ absl::Status AuditLog::Recover() {
           torn = left < kFrameHeaderBytes;
           if (!torn) {
             uint32_t len = 0;
-            for (int i = 0; i < 4; ++i) len |= static_cast<uint32_t>(static_cast<unsigned char>((*data)[off + i])) << (8 * i);
+            for (int i = 0; i < 4; ++i)
+              len |= static_cast<uint32_t>(static_cast<unsigned char>((*data)[off + i])) << (8 * i);
             torn = len > kMaxPayloadBytes || left - kFrameHeaderBytes <= len;
           }
         }
         if (!torn) {
-          return absl::DataLossError(absl::StrCat("audit segment ", seg->name, " is damaged at offset ", off, ": ",
-                                                  s.message(), "; run `mandate audit verify` (the server will not append to a damaged log)"));
+          return absl::DataLossError(
+              absl::StrCat("audit segment ", seg->name, " is damaged at offset ", off, ": ", s.message(),
+                           "; run `mandate audit verify` (the server will not append to a damaged log)"));
         }
         if (::truncate(seg->path.c_str(), static_cast<off_t>(off)) != 0) return Errno("truncate", seg->path);
         recovered_bytes_ = data->size() - off;
         recovered_at_ = absl::StrCat(seg->name, " offset ", off);
         break;
+      }
+      if (last && off >= index_due_) {
+        AppendIndexEntry(IndexEntry{r.seq, off, r.time_us}, &index);
+        index_due_ = off + kIndexEvery;
       }
       prev_ = Sha256(r.payload);
       next_seq_ = r.seq + 1;
@@ -142,13 +151,24 @@ absl::Status AuditLog::Recover() {
       ++expected;
       off = next;
     }
-    if (last && !found_end) next_seq_ = seg->first_seq;
+    if (last) {
+      if (!found_end) next_seq_ = seg->first_seq;
+      const std::string index_path = absl::StrCat(options_.dir, "/", IndexName(seg->first_seq));
+      absl::StatusOr<std::string> old_index = ReadWholeFile(index_path);
+      if (!old_index.ok() || *old_index != index) {
+        if (absl::Status s = WriteFileAtomically(index_path, index, 0600); !s.ok()) return s;
+      }
+    }
   }
   const SegmentFile& last = segments->back();
   if (!found_end && next_seq_ != 1) {
     return absl::DataLossError("audit log: no record found before the last segment; run `mandate audit verify`");
   }
-  if (fd_ < 0) return OpenSegment(last.first_seq, false);
+  if (fd_ >= 0) return absl::OkStatus();  // the last segment was started again
+  if (absl::Status s = OpenSegment(last.first_seq, false); !s.ok()) return s;
+  struct stat st;
+  if (::fstat(fd_, &st) != 0) return Errno("stat", last.path);
+  segment_size_ = static_cast<uint64_t>(st.st_size);
   return absl::OkStatus();
 }
 
@@ -210,46 +230,67 @@ void AuditLog::Unsubscribe(int id) {
   std::erase_if(subscribers_, [id](const auto& p) { return p.first == id; });
 }
 
-absl::Status AuditLog::AddRecord(RecordType type, std::string_view body, int64_t time_us, std::vector<Written>* out) {
+void AuditLog::AddRecord(RecordType type, std::string body, int64_t time_us) {
   const uint64_t frame = kFrameHeaderBytes + kPayloadHeaderBytes + body.size();
-  if (segment_size_ + buf_.size() + frame > options_.segment_bytes && segment_size_ + buf_.size() > kSegmentMagic.size()) {
-    if (absl::Status s = FlushBuffer(/*sync=*/true); !s.ok()) return s;
-    if (absl::Status s = OpenSegment(next_seq_, /*create=*/true); !s.ok()) return s;
+  if (segment_size_ + frame > options_.segment_bytes && segment_size_ > kSegmentMagic.size()) {
+    group_.chunks.push_back(Chunk{true, next_seq_, {}, {}});
+    segment_size_ = kSegmentMagic.size();
   }
-  prev_ = AppendFrame(type, next_seq_, time_us, prev_, body, &buf_);
-  out->push_back(Written{next_seq_, time_us, type, std::string(body)});
+  if (segment_size_ == kSegmentMagic.size()) index_due_ = 0;
+  if (group_.chunks.empty()) group_.chunks.emplace_back();
+  Chunk& chunk = group_.chunks.back();
+  if (segment_size_ >= index_due_) {
+    AppendIndexEntry(IndexEntry{next_seq_, segment_size_, time_us}, &chunk.index);
+    index_due_ = segment_size_ + kIndexEvery;
+  }
+  prev_ = AppendFrame(type, next_seq_, time_us, prev_, body, &chunk.frames);
+  segment_size_ += frame;
+  if (group_.written == nullptr) group_.written = std::make_shared<std::vector<Written>>();
+  group_.written->push_back(Written{next_seq_, time_us, type, std::move(body)});
   ++next_seq_;
-  return absl::OkStatus();
 }
 
-absl::Status AuditLog::AddCheckpoint(std::vector<Written>* out) {
+void AuditLog::AddCheckpoint() {
   Checkpoint cp;
   cp.seq = next_seq_ - 1;
   cp.hash = prev_;
   cp.time_us = last_time_us_ = std::max(last_time_us_, NowMicros());
   cp.record_seq = next_seq_;
   signer_.SignCheckpoint(&cp);
-  if (absl::Status s = AddRecord(RecordType::kCheckpoint, CheckpointJson(cp), cp.time_us, out); !s.ok()) return s;
-  pending_checkpoints_.push_back(cp);
+  AddRecord(RecordType::kCheckpoint, CheckpointJson(cp), cp.time_us);
+  group_.checkpoints.push_back(cp);
   since_checkpoint_ = 0;
   last_checkpoint_ = std::chrono::steady_clock::now();
+}
+
+absl::Status AuditLog::WriteChunks(std::vector<Chunk>& chunks) {
+  for (Chunk& c : chunks) {
+    if (c.create) {
+      // The full segment reaches the disk before the next one exists, so a crash never leaves a
+      // hole in the middle of the chain.
+      if (absl::Status s = Sync(); !s.ok()) return s;
+      if (absl::Status s = OpenSegment(c.first_seq, /*create=*/true); !s.ok()) return s;
+    }
+    if (c.frames.empty()) continue;
+    if (absl::Status s = WriteAll(fd_, c.frames, options_.dir); !s.ok()) return s;
+    stats_bytes_ += c.frames.size();
+    unsynced_ = true;
+    // After the frames it points at. A failed index write only costs readers a scan: stop writing
+    // this segment's index rather than leave a gap in it.
+    if (index_fd_ >= 0 && !c.index.empty() && !WriteAll(index_fd_, c.index, options_.dir).ok()) {
+      ::close(index_fd_);
+      index_fd_ = -1;
+    }
+  }
   return absl::OkStatus();
 }
 
-absl::Status AuditLog::FlushBuffer(bool sync) {
-  if (!buf_.empty()) {
-    if (absl::Status s = WriteAll(fd_, buf_, options_.dir); !s.ok()) return s;
-    segment_size_ += buf_.size();
-    stats_bytes_ += buf_.size();
-    buf_.clear();
-    unsynced_ = true;
-  }
-  if (sync && unsynced_) {
-    if (::fdatasync(fd_) != 0) return Errno("sync a segment in", options_.dir);
-    unsynced_ = false;
-    last_sync_ = std::chrono::steady_clock::now();
-    ++syncs_;
-  }
+absl::Status AuditLog::Sync() {
+  if (!unsynced_) return absl::OkStatus();
+  if (::fdatasync(fd_) != 0) return Errno("sync a segment in", options_.dir);
+  unsynced_ = false;
+  last_sync_ = std::chrono::steady_clock::now();
+  ++syncs_;
   return absl::OkStatus();
 }
 
@@ -267,81 +308,122 @@ absl::Status AuditLog::AppendCheckpointFile(const Checkpoint& cp) {
   return s;
 }
 
-void AuditLog::WriterLoop() {
+void AuditLog::FramerLoop() {
   std::unique_lock<std::mutex> l(mu_);
   if (recovered_bytes_ > 0) {
     // Part of a record was being written when the process died; the rest of the chain is intact.
-    queue_.push_front(Batch{{boost::json::serialize(boost::json::object{
-                                {"kind", "system"},
-                                {"action", "audit.recovered"},
-                                {"detail", boost::json::object{{"dropped_bytes", recovered_bytes_},
-                                                               {"at", recovered_at_}}}})},
-                            Done()});
+    queue_.push_front(
+        Batch{{boost::json::serialize(boost::json::object{
+                  {"kind", "system"},
+                  {"action", "audit.recovered"},
+                  {"detail", boost::json::object{{"dropped_bytes", recovered_bytes_}, {"at", recovered_at_}}}})},
+              Done()});
     ++queued_records_;
   }
   for (;;) {
-    const auto now = std::chrono::steady_clock::now();
-    auto deadline = std::chrono::steady_clock::time_point::max();
-    if (since_checkpoint_ > 0) deadline = last_checkpoint_ + options_.checkpoint_interval;
-    if (unsynced_) deadline = std::min(deadline, last_sync_ + options_.async_sync_interval);
     if (queue_.empty() && !closing_) {
-      if (deadline == std::chrono::steady_clock::time_point::max()) {
+      if (since_checkpoint_ == 0) {
         cv_.wait(l, [&] { return !queue_.empty() || closing_; });
-      } else if (deadline > now) {
-        cv_.wait_until(l, deadline, [&] { return !queue_.empty() || closing_; });
+      } else {
+        cv_.wait_until(l, last_checkpoint_ + options_.checkpoint_interval, [&] { return !queue_.empty() || closing_; });
       }
     }
     std::deque<Batch> batches;
     batches.swap(queue_);
-    queued_records_ = 0;
     const bool closing = closing_;
-    absl::Status status = broken_;
+    group_.status = broken_;
     l.unlock();
 
-    std::vector<Written> written;
-    uint64_t entries = 0;
-    for (const Batch& b : batches) {
-      for (const std::string& e : b.entries) {
-        if (!status.ok()) break;
-        last_time_us_ = std::max(last_time_us_, NowMicros());
-        status = AddRecord(RecordType::kEntry, e, last_time_us_, &written);
-        ++entries;
-        if (status.ok() && ++since_checkpoint_ >= options_.checkpoint_records) status = AddCheckpoint(&written);
+    if (group_.status.ok()) {
+      for (Batch& b : batches) {
+        for (std::string& e : b.entries) {
+          last_time_us_ = std::max(last_time_us_, NowMicros());
+          AddRecord(RecordType::kEntry, std::move(e), last_time_us_);
+          ++group_.entries;
+          if (++since_checkpoint_ >= options_.checkpoint_records) AddCheckpoint();
+        }
+      }
+      if (since_checkpoint_ > 0 &&
+          (closing || std::chrono::steady_clock::now() - last_checkpoint_ >= options_.checkpoint_interval)) {
+        AddCheckpoint();
+      }
+    } else {
+      for (const Batch& b : batches) group_.entries += b.entries.size();
+    }
+    group_.batches = std::move(batches);
+    group_.closing = closing;
+    {
+      std::lock_guard<std::mutex> g(io_mu_);
+      groups_.push_back(std::exchange(group_, Group{}));
+    }
+    io_cv_.notify_one();
+    if (closing) return;
+    l.lock();
+  }
+}
+
+void AuditLog::IoLoop() {
+  std::unique_lock<std::mutex> l(io_mu_);
+  for (;;) {
+    if (groups_.empty()) {
+      if (unsynced_) {
+        io_cv_.wait_until(l, last_sync_ + options_.async_sync_interval, [&] { return !groups_.empty(); });
+      } else {
+        io_cv_.wait(l, [&] { return !groups_.empty(); });
       }
     }
-    const auto t = std::chrono::steady_clock::now();
-    if (status.ok() && since_checkpoint_ > 0 && (closing || t - last_checkpoint_ >= options_.checkpoint_interval)) {
-      status = AddCheckpoint(&written);
-    }
-    if (status.ok()) {
-      const bool sync = options_.durability == Durability::kSync || closing || !pending_checkpoints_.empty() ||
-                        t - last_sync_ >= options_.async_sync_interval;
-      status = FlushBuffer(sync);
-    }
-    for (const Checkpoint& cp : pending_checkpoints_) {
-      if (status.ok()) status = AppendCheckpointFile(cp);
-    }
-    pending_checkpoints_.clear();
-    for (Batch& b : batches) {
-      if (b.done) b.done(status);
-    }
-    if (status.ok() && !written.empty()) {
-      std::lock_guard<std::mutex> g(subscribers_mu_);
-      for (const auto& [id, sub] : subscribers_) sub(written);
-    }
+    std::deque<Group> groups;
+    groups.swap(groups_);
+    l.unlock();
 
-    l.lock();
-    if (!status.ok() && broken_.ok()) broken_ = status;
-    if (status.ok()) {
-      stats_.appended += entries;
-      for (const Written& w : written) stats_.checkpoints += w.type == RecordType::kCheckpoint;
-    } else {
-      stats_.failed += entries;
+    // Everything framed so far is written, then synced with one fdatasync (group commit).
+    absl::Status status;
+    bool closing = false;
+    bool checkpoints = false;
+    for (Group& g : groups) {
+      if (status.ok()) status = g.status.ok() ? WriteChunks(g.chunks) : g.status;
+      closing |= g.closing;
+      checkpoints |= !g.checkpoints.empty();
     }
-    stats_.last_seq = next_seq_ - 1;
-    stats_.syncs = syncs_;
-    stats_.bytes = stats_bytes_;
-    if (closing && queue_.empty()) return;
+    if (status.ok() && (options_.durability == Durability::kSync || closing || checkpoints ||
+                        std::chrono::steady_clock::now() - last_sync_ >= options_.async_sync_interval)) {
+      status = Sync();
+    }
+    uint64_t entries = 0;
+    uint64_t checkpoints_written = 0;
+    uint64_t last_seq = 0;
+    for (Group& g : groups) {
+      if (g.written != nullptr && !g.written->empty()) last_seq = std::max(last_seq, g.written->back().seq);
+      for (const Checkpoint& cp : g.checkpoints) {
+        if (status.ok()) status = AppendCheckpointFile(cp);
+      }
+      const absl::Status& result = g.status.ok() ? status : g.status;
+      for (Batch& b : g.batches) {
+        if (b.done) b.done(result);
+      }
+      entries += g.entries;
+      if (result.ok()) checkpoints_written += g.checkpoints.size();
+    }
+    if (status.ok()) {
+      std::lock_guard<std::mutex> s(subscribers_mu_);
+      for (Group& g : groups) {
+        if (g.written == nullptr || !g.status.ok()) continue;
+        const std::shared_ptr<const std::vector<Written>> written = std::move(g.written);
+        for (const auto& [id, sub] : subscribers_) sub(written);
+      }
+    }
+    {
+      std::lock_guard<std::mutex> m(mu_);
+      if (!status.ok() && broken_.ok()) broken_ = status;
+      (status.ok() ? stats_.appended : stats_.failed) += entries;
+      queued_records_ -= entries;  // written (or failed): out of the async window
+      stats_.checkpoints += checkpoints_written;
+      if (status.ok()) stats_.last_seq = std::max(stats_.last_seq, last_seq);
+      stats_.syncs = syncs_;
+      stats_.bytes = stats_bytes_;
+    }
+    if (closing) return;
+    l.lock();
   }
 }
 
@@ -352,10 +434,15 @@ void AuditLog::Close() {
   }
   cv_.notify_one();
   std::lock_guard<std::mutex> l(close_mu_);
-  if (writer_.joinable()) writer_.join();
+  if (framer_.joinable()) framer_.join();  // its last group tells the I/O thread to finish
+  if (io_.joinable()) io_.join();
   if (fd_ >= 0) {
     ::close(fd_);
     fd_ = -1;
+  }
+  if (index_fd_ >= 0) {
+    ::close(index_fd_);
+    index_fd_ = -1;
   }
 }
 

@@ -1,15 +1,20 @@
 // The audit log writer: appends JSON entries to the hash-chained segment files of an audit
-// directory (format.h) from one writer thread, with group commit, size-based segment rotation and
-// signed checkpoints every N records or T seconds.
+// directory (format.h), with group commit, size-based segment rotation and signed checkpoints every
+// N records or T seconds.
+//
+// Two threads: the framer chains and frames records as they are queued (CPU only: JSON is already
+// serialized, so this is SHA-256, CRC and copying) and hands framed groups to the I/O thread, which
+// writes them, syncs and answers. While one fdatasync runs, the framer prepares what arrives, and
+// the next fdatasync starts as soon as the previous one ends, carrying everything framed meanwhile.
 //
 // Durability modes (docs/audit.md):
 //   kSync   Append's callback runs once the records are on disk (written and fdatasync'ed). Records
 //           that arrive while a sync runs are committed together with the next one, so throughput
 //           holds under load.
-//   kAsync  The callback runs at once. The writer writes records within milliseconds and syncs at
-//           least every `async_sync_interval`; a process crash loses only records not yet written,
-//           a machine crash those not yet synced. At most `async_max_pending` records may wait:
-//           beyond that, callbacks wait for the write like in kSync (the window stays bounded).
+//   kAsync  The callback runs at once. The I/O thread writes records within milliseconds and syncs
+//           at least every `async_sync_interval`; a process crash loses only records not yet
+//           written, a machine crash those not yet synced. At most `async_max_pending` records may
+//           wait: beyond that, callbacks wait for the write like in kSync (the window stays bounded).
 // Either way the chain on disk stays verifiable: a torn final frame is cut off at the next Open.
 #ifndef MANDATE_AUDIT_LOG_H_
 #define MANDATE_AUDIT_LOG_H_
@@ -77,8 +82,9 @@ class AuditLog {
   // Appends and waits for the records to be on disk, whatever the mode.
   absl::Status AppendAndWait(std::vector<std::string> entries);
 
-  // Called on the writer thread with each group of records once written; keep it short.
-  using Subscriber = std::function<void(const std::vector<Written>&)>;
+  // Called on the I/O thread with each group of records once written (and, in kSync, synced); keep
+  // it short. The group is shared, not copied: keep the pointer to use it later.
+  using Subscriber = std::function<void(const std::shared_ptr<const std::vector<Written>>&)>;
   int Subscribe(Subscriber s);
   void Unsubscribe(int id);
 
@@ -91,52 +97,80 @@ class AuditLog {
   const PublicKey& public_key() const { return signer_.public_key(); }
 
  private:
-  AuditLog(LogOptions options, Signer signer);
-  absl::Status Recover();
-  absl::Status OpenSegment(uint64_t first_seq, bool create);
-  void WriterLoop();
-  // Frames one record into buf_; rotates first when the segment is full. Returns the record.
-  absl::Status AddRecord(RecordType type, std::string_view body, int64_t time_us, std::vector<Written>* out);
-  absl::Status AddCheckpoint(std::vector<Written>* out);
-  absl::Status FlushBuffer(bool sync);
-  absl::Status AppendCheckpointFile(const Checkpoint& cp);
-
   struct Batch {
     std::vector<std::string> entries;
     Done done;  // null when already answered (async)
   };
+  // Framed records for one segment file.
+  struct Chunk {
+    bool create = false;  // a new segment, starting at `first_seq`, after the current one
+    uint64_t first_seq = 0;
+    std::string frames;
+    std::string index;  // entries for the segment's .idx (format.h)
+  };
+  // What the framer hands to the I/O thread: records to write, in order, and who waits for them.
+  struct Group {
+    std::vector<Chunk> chunks;
+    std::deque<Batch> batches;
+    std::shared_ptr<std::vector<Written>> written;
+    uint64_t entries = 0;
+    std::vector<Checkpoint> checkpoints;  // framed in `chunks`; listed in checkpoints.jsonl once synced
+    absl::Status status;                  // not OK: nothing of it is written, the callers get this
+    bool closing = false;                 // the last group: sync, answer, stop
+  };
+
+  AuditLog(LogOptions options, Signer signer);
+  absl::Status Recover();
+  absl::Status OpenSegment(uint64_t first_seq, bool create);
+  void FramerLoop();
+  void IoLoop();
+  // Frames one record into the current group; starts a new segment first when this one is full.
+  void AddRecord(RecordType type, std::string body, int64_t time_us);
+  void AddCheckpoint();
+  // Writes the chunks of `g` (I/O thread).
+  absl::Status WriteChunks(std::vector<Chunk>& chunks);
+  absl::Status Sync();
+  absl::Status AppendCheckpointFile(const Checkpoint& cp);
 
   const LogOptions options_;
   Signer signer_;
-  // Writer-thread state.
-  int fd_ = -1;
-  uint64_t segment_size_ = 0;
+  // Framer state (and Recover's, before the threads start).
+  uint64_t segment_size_ = 0;  // the current segment's size once everything framed is written
+  uint64_t index_due_ = 0;     // the offset from which the next record gets an index entry
   uint64_t next_seq_ = 1;
   Hash prev_{};
-  std::string buf_;
   uint64_t since_checkpoint_ = 0;
   std::chrono::steady_clock::time_point last_checkpoint_;
-  std::chrono::steady_clock::time_point last_sync_;
-  bool unsynced_ = false;
   int64_t last_time_us_ = 0;
-  std::vector<Checkpoint> pending_checkpoints_;  // written, not yet in checkpoints.jsonl
-  uint64_t stats_bytes_ = 0;
-  uint64_t syncs_ = 0;
+  Group group_;                   // being framed
   uint64_t recovered_bytes_ = 0;  // cut off a torn final frame at Open
   std::string recovered_at_;
-  absl::Status broken_;  // sticky I/O error (guarded by mu_)
+  // I/O thread state.
+  int fd_ = -1;
+  int index_fd_ = -1;  // the current segment's .idx; -1 after a failed write (readers then scan)
+  bool unsynced_ = false;
+  std::chrono::steady_clock::time_point last_sync_;
+  uint64_t syncs_ = 0;
+  uint64_t stats_bytes_ = 0;
 
-  mutable std::mutex mu_;
+  mutable std::mutex mu_;  // guards the queue, closing_, broken_ and stats_
   std::condition_variable cv_;
   std::deque<Batch> queue_;
-  size_t queued_records_ = 0;
+  size_t queued_records_ = 0;  // appended and not yet written: queued, being framed or waiting for I/O
   bool closing_ = false;
+  absl::Status broken_;  // sticky I/O error
+  LogStats stats_;
+
+  std::mutex io_mu_;  // guards groups_
+  std::condition_variable io_cv_;
+  std::deque<Group> groups_;
+
   std::mutex subscribers_mu_;  // held while subscribers run (never together with mu_)
   std::vector<std::pair<int, Subscriber>> subscribers_;
   int next_subscriber_ = 1;
   std::mutex close_mu_;
-  LogStats stats_;
-  std::thread writer_;
+  std::thread io_;
+  std::thread framer_;
 };
 
 }  // namespace mandate::audit

@@ -23,6 +23,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/time/time.h"
 
+#include "audit/fields.h"
 #include "audit/reader.h"
 
 namespace mandate::audit {
@@ -217,12 +218,7 @@ class Sink {
   std::thread thread_;  // last: started once the rest is ready
 };
 
-std::string Str(const json::object& o, std::string_view key) {
-  const json::value* v = o.if_contains(key);
-  return v != nullptr && v->is_string() ? std::string(v->as_string()) : std::string();
-}
-
-std::string TypeOf(const std::string& resource) { return resource.substr(0, resource.find(':')); }
+std::string TypeOf(std::string_view resource) { return std::string(resource.substr(0, resource.find(':'))); }
 
 }  // namespace
 
@@ -238,7 +234,7 @@ struct Monitor::State {
 
   // The rule thread's queue: written records, and sink failures to turn into alerts.
   struct Event {
-    std::vector<Written> records;
+    std::shared_ptr<const std::vector<Written>> records;  // null for a sink failure
     std::string failed_sink, failure;
   };
   std::mutex mu;
@@ -257,7 +253,7 @@ struct Monitor::State {
   std::map<std::string, uint64_t> fired;  // by rule
 
   void Run();
-  void Evaluate(const Written& w, const json::object& o);
+  void Evaluate(const Written& w, const RecordFields& f);
   bool Count(const AlertRule& r, const std::string& actor, int64_t t);
   bool Cooled(const AlertRule& r, const std::string& key, int64_t t);
   void Fire(const AlertRule& r, json::object alert);
@@ -296,16 +292,14 @@ void Monitor::State::Fire(const AlertRule& r, json::object alert) {
   log->Append({json::serialize(alert)}, nullptr);
 }
 
-void Monitor::State::Evaluate(const Written& w, const json::object& o) {
-  const std::string kind = Str(o, "kind");
+void Monitor::State::Evaluate(const Written& w, const RecordFields& f) {
+  const std::string_view kind = f.kind();
   if (kind != "decision" && kind != "admin") return;
-  const std::string actor = Str(o, "actor");
-  const std::string action = Str(o, "action");
-  const std::string resource = Str(o, "resource");
-  const std::string decision = Str(o, "decision");
-  const json::value* agent = o.if_contains("agent");
-  const bool is_agent = agent != nullptr && agent->is_bool() && agent->as_bool();
-  const json::value* status = o.if_contains("status");
+  const std::string actor(f.actor());
+  const std::string action(f.action());
+  const std::string resource(f.resource());
+  const std::string_view decision = f.decision();
+  const bool is_agent = f.agent;
   const int64_t t = w.time_us;
   auto base = [&](std::string message) {
     json::object a{{"message", std::move(message)}, {"trigger_seq", w.seq}};
@@ -326,8 +320,7 @@ void Monitor::State::Evaluate(const Written& w, const json::object& o) {
           counts = kind == "decision" && decision == "deny";
           what = "denied request(s)";
         } else if (r.type == AlertRule::Type::kRateLimit) {
-          counts = decision == "rate_limited" ||
-                   (status != nullptr && status->is_number() && status->to_number<int>() == 429);
+          counts = decision == "rate_limited" || f.status == 429;
           what = "rate-limited request(s)";
         } else {
           counts = decision != "deny" && std::find(r.actions.begin(), r.actions.end(), action) != r.actions.end();
@@ -383,30 +376,25 @@ void Monitor::State::Seed() {
   f.agent_only = true;
   absl::StatusOr<std::vector<Found>> found = QueryNewestFirst(log->dir(), f, SIZE_MAX);
   if (!found.ok()) return;
+  RecordFields fields;
   for (const Found& r : *found) {
-    boost::system::error_code ec;
-    json::value v = json::parse(r.json, ec);
-    if (ec || !v.is_object()) continue;
-    const json::object& o = v.as_object();
-    const std::string actor = Str(o, "actor");
-    seen.insert(absl::StrCat(actor, "\naction:", Str(o, "action")));
-    seen.insert(absl::StrCat(actor, "\ntype:", TypeOf(Str(o, "resource"))));
+    if (!ReadRecordFields(r.json, &fields)) continue;
+    const std::string actor(fields.actor());
+    seen.insert(absl::StrCat(actor, "\naction:", std::string(fields.action())));
+    seen.insert(absl::StrCat(actor, "\ntype:", TypeOf(fields.resource())));
   }
 }
 
 void Monitor::State::Route(const std::vector<Written>& written) {
+  RecordFields f;
   for (const Written& w : written) {
-    if (w.type != RecordType::kEntry) continue;
+    if (w.type != RecordType::kEntry || !ReadRecordFields(w.body, &f)) continue;
     RecordView r;
     r.seq = w.seq;
     r.time_us = w.time_us;
     r.body = w.body;
     std::string rendered;
-    boost::system::error_code ec;
-    json::value v = json::parse(w.body, ec);
-    if (ec || !v.is_object()) continue;
-    const json::object& o = v.as_object();
-    const std::string kind = Str(o, "kind");
+    const std::string_view kind = f.kind();
     for (auto& sink : record_sinks) {
       if (!sink->Wants(kind)) continue;
       if (rendered.empty()) rendered = RenderRecord(r);
@@ -416,14 +404,14 @@ void Monitor::State::Route(const std::vector<Written>& written) {
       if (rendered.empty()) rendered = RenderRecord(r);
       // The rule's webhooks and the owner's, each URL once.
       std::set<Sink*> to;
-      if (auto it = sinks_of_rule.find(Str(o, "rule")); it != sinks_of_rule.end())
+      if (auto it = sinks_of_rule.find(std::string(f.rule())); it != sinks_of_rule.end())
         to.insert(it->second.begin(), it->second.end());
-      if (auto it = sinks_of_owner.find(Str(o, "owner")); it != sinks_of_owner.end())
+      if (auto it = sinks_of_owner.find(std::string(f.owner())); it != sinks_of_owner.end())
         to.insert(it->second.begin(), it->second.end());
       for (Sink* s : to) s->Offer(rendered);
       continue;
     }
-    Evaluate(w, o);
+    if (!config.rules.empty()) Evaluate(w, f);
   }
 }
 
@@ -435,7 +423,7 @@ void Monitor::State::Run() {
     if (events.empty() && stop) return;
     Event e = std::move(events.front());
     events.pop_front();
-    queued_records -= e.records.size();
+    if (e.records != nullptr) queued_records -= e.records->size();
     l.unlock();
     if (!e.failed_sink.empty()) {
       const int64_t t = NowMicros();
@@ -445,7 +433,7 @@ void Monitor::State::Run() {
                              {"sink", e.failed_sink}});
       }
     }
-    Route(e.records);
+    if (e.records != nullptr) Route(*e.records);
     l.lock();
   }
 }
@@ -461,7 +449,7 @@ absl::StatusOr<std::unique_ptr<Monitor>> Monitor::Start(AuditLog* log, const Con
     if (s == nullptr) return;
     {
       std::lock_guard<std::mutex> l(s->mu);
-      s->events.push_back(State::Event{{}, sink, error});
+      s->events.push_back(State::Event{nullptr, sink, error});
     }
     s->cv.notify_one();
   };
@@ -507,20 +495,25 @@ absl::StatusOr<std::unique_ptr<Monitor>> Monitor::Start(AuditLog* log, const Con
     for (const std::string& url : o.webhooks) state->sinks_of_owner[o.owner].push_back(alert_sink(url));
   }
   state->thread = std::thread([s = state.get()] { s->Run(); });
-  state->subscription = log->Subscribe([weak](const std::vector<Written>& written) {
-    auto s = weak.lock();
-    if (s == nullptr) return;
-    {
-      std::lock_guard<std::mutex> l(s->mu);
-      if (s->queued_records + written.size() > 1'000'000) {
-        s->dropped += written.size();
-        return;
+  // With no sink and no rule there is nothing to watch: the records are not even handed over.
+  if (config.rules.empty() && state->record_sinks.empty()) {
+    state->subscription = 0;
+  } else {
+    state->subscription = log->Subscribe([weak](const std::shared_ptr<const std::vector<Written>>& written) {
+      auto s = weak.lock();
+      if (s == nullptr) return;
+      {
+        std::lock_guard<std::mutex> l(s->mu);
+        if (s->queued_records + written->size() > 1'000'000) {
+          s->dropped += written->size();
+          return;
+        }
+        s->queued_records += written->size();
+        s->events.push_back(State::Event{written, "", ""});
       }
-      s->queued_records += written.size();
-      s->events.push_back(State::Event{written, "", ""});
-    }
-    s->cv.notify_one();
-  });
+      s->cv.notify_one();
+    });
+  }
   auto m = std::unique_ptr<Monitor>(new Monitor());
   m->state_ = std::move(state);
   return m;

@@ -1,26 +1,20 @@
 #include "audit/reader.h"
 
-#include <sys/stat.h>
-
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <map>
 
-#include <boost/json.hpp>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 
+#include "audit/fields.h"
+
 namespace mandate::audit {
-namespace {
-
-namespace json = boost::json;
-
-std::string_view Str(const json::object& o, std::string_view key) {
-  const json::value* v = o.if_contains(key);
-  return v != nullptr && v->is_string() ? std::string_view(v->as_string()) : std::string_view();
-}
-
-}  // namespace
 
 std::string Problem::ToString() const {
   return absl::StrCat(segment, " offset ", offset, " (sequence ", seq, "): ", what);
@@ -33,7 +27,8 @@ absl::StatusOr<VerifyReport> Verify(const std::string& dir, const PublicKey* giv
     absl::StatusOr<PublicKey> k = PublicKey::FromFile(absl::StrCat(dir, "/", kPublicKeyFile));
     if (k.ok()) {
       own_key = *k;
-      report.key_source = absl::StrCat(dir, "/", kPublicKeyFile, " (the log's own copy; pass --public-key to use yours)");
+      report.key_source =
+          absl::StrCat(dir, "/", kPublicKeyFile, " (the log's own copy; pass --public-key to use yours)");
     } else if (k.status().code() != absl::StatusCode::kNotFound) {
       return k.status();
     }
@@ -58,6 +53,7 @@ absl::StatusOr<VerifyReport> Verify(const std::string& dir, const PublicKey* giv
   std::map<uint64_t, std::string> chain_checkpoints;  // record seq -> signature
   std::string last_segment;
   uint64_t last_end = 0;
+  std::string buffer;  // one segment at a time, reused
   for (const SegmentFile& seg : *segments) {
     if (seg.first_seq != expected) {
       return fail(seg.name, 0, expected,
@@ -67,9 +63,10 @@ absl::StatusOr<VerifyReport> Verify(const std::string& dir, const PublicKey* giv
                       : absl::StrCat("the segment starts at sequence ", seg.first_seq, " but sequence ", expected,
                                      " was expected (segments overlap or were renamed)"));
     }
-    absl::StatusOr<std::string> data = ReadWholeFile(seg.path);
-    if (!data.ok()) return data.status();
-    if (data->size() < kSegmentMagic.size() || std::string_view(*data).substr(0, kSegmentMagic.size()) != kSegmentMagic) {
+    if (absl::Status s = ReadFileInto(seg.path, 0, &buffer); !s.ok()) return s;
+    const std::string* data = &buffer;
+    if (data->size() < kSegmentMagic.size() ||
+        std::string_view(*data).substr(0, kSegmentMagic.size()) != kSegmentMagic) {
       return fail(seg.name, 0, expected, "not an audit segment (bad file header)");
     }
     size_t off = kSegmentMagic.size();
@@ -156,25 +153,110 @@ bool Matches(const Filter& f, const RecordView& r) {
   const bool body_filters = !f.actor.empty() || f.agent_only || !f.decision.empty() || !f.action.empty() ||
                             !f.resource.empty() || !f.kind.empty();
   if (!body_filters) return true;
-  // Cheap rejection before parsing: each wanted value must appear in the text somewhere.
+  // Cheap rejection before reading the fields: each wanted value must appear in the text somewhere
+  // (as it is, unless JSON escapes it).
   for (const std::string* s : {&f.actor, &f.decision, &f.action, &f.resource, &f.kind}) {
-    if (!s->empty() && r.body.find(*s) == std::string_view::npos) return false;
+    if (s->empty() || !std::all_of(s->begin(), s->end(), [](char c) {
+          return static_cast<unsigned char>(c) >= 0x20 && c != '"' && c != '\\';
+        })) {
+      continue;
+    }
+    if (r.body.find(*s) == std::string_view::npos) return false;
   }
-  boost::system::error_code ec;
-  json::value v = json::parse(r.body, ec);
-  const json::object* o = ec ? nullptr : v.if_object();
-  if (o == nullptr) return false;
-  if (!f.kind.empty() && Str(*o, "kind") != f.kind) return false;
-  if (!f.actor.empty() && Str(*o, "actor") != f.actor) return false;
-  if (!f.decision.empty() && Str(*o, "decision") != f.decision) return false;
-  if (!f.action.empty() && Str(*o, "action") != f.action) return false;
-  if (!f.resource.empty() && Str(*o, "resource") != f.resource) return false;
-  if (f.agent_only) {
-    const json::value* a = o->if_contains("agent");
-    if (a == nullptr || !a->is_bool() || !a->as_bool()) return false;
-  }
-  return true;
+  RecordFields fields;
+  if (!ReadRecordFields(r.body, &fields)) return false;
+  if (!f.kind.empty() && fields.kind() != f.kind) return false;
+  if (!f.actor.empty() && fields.actor() != f.actor) return false;
+  if (!f.decision.empty() && fields.decision() != f.decision) return false;
+  if (!f.action.empty() && fields.action() != f.action) return false;
+  if (!f.resource.empty() && fields.resource() != f.resource) return false;
+  return !f.agent_only || fields.agent;
 }
+
+namespace {
+
+// Reads `len` bytes of `path` at `offset` (fewer at the end of the file).
+absl::StatusOr<std::string> ReadAt(int fd, const std::string& path, uint64_t offset, uint64_t len) {
+  std::string out(len, '\0');
+  size_t got = 0;
+  while (got < len) {
+    const ssize_t n = ::pread(fd, out.data() + got, len - got, static_cast<off_t>(offset + got));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return absl::UnavailableError(absl::StrCat("cannot read ", path, ": ", std::strerror(errno)));
+    if (n == 0) break;
+    got += static_cast<size_t>(n);
+  }
+  out.resize(got);
+  return out;
+}
+
+// How the newest-first scan of one segment ended.
+enum class Scan {
+  kMore,     // keep going with older segments
+  kDone,     // the page is full, or nothing older can match
+  kNoIndex,  // the index is missing or disagrees with the segment: scan it whole instead
+};
+
+// Reads one segment newest block first with its index, adding matches (newest first) to `out` until
+// it holds `limit`. Blocks whose sequence numbers or times cannot match are not read.
+absl::StatusOr<Scan> ScanIndexed(const SegmentFile& seg, const std::vector<IndexEntry>& index, const Filter& f,
+                                 size_t limit, std::vector<Found>* out) {
+  const int fd = ::open(seg.path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return absl::UnavailableError(absl::StrCat("cannot open ", seg.path, ": ", std::strerror(errno)));
+  struct stat st;
+  if (::fstat(fd, &st) != 0 || static_cast<uint64_t>(st.st_size) < index.back().offset) {
+    ::close(fd);
+    return Scan::kNoIndex;
+  }
+  const size_t start = out->size();
+  Scan result = Scan::kMore;
+  for (size_t i = index.size(); i-- > 0 && result == Scan::kMore;) {
+    const IndexEntry& e = index[i];
+    const bool newest = i + 1 == index.size();
+    const uint64_t end = newest ? static_cast<uint64_t>(st.st_size) : index[i + 1].offset;
+    // Every record of block i has seq in [e.seq, next seq) and time in [e.time_us, next time].
+    if (f.before_seq != 0 && e.seq >= f.before_seq) continue;
+    if (e.time_us > f.until_us) continue;
+    if (!newest && (index[i + 1].time_us < f.since_us || index[i + 1].seq - 1 <= f.after_seq)) {
+      result = Scan::kDone;  // this block and everything older is too old
+      break;
+    }
+    absl::StatusOr<std::string> block = ReadAt(fd, seg.path, e.offset, end - e.offset);
+    if (!block.ok()) {
+      ::close(fd);
+      return block.status();
+    }
+    std::vector<Found> here;
+    size_t off = 0;
+    uint64_t expected = e.seq;
+    bool agrees = true;
+    while (off < block->size()) {
+      RecordView r;
+      size_t next = 0;
+      if (!DecodeFrame(*block, off, &r, &next).ok()) {
+        agrees = newest;  // the newest block may end in a frame still being written
+        break;
+      }
+      if (r.seq != expected++ || (off == 0 && r.time_us != e.time_us)) {
+        agrees = false;
+        break;
+      }
+      if (Matches(f, r)) here.push_back(Found{r.seq, r.time_us, RenderRecord(r)});
+      off = next;
+    }
+    if (!agrees || (!newest && expected != index[i + 1].seq)) {
+      out->resize(start);
+      result = Scan::kNoIndex;
+      break;
+    }
+    for (auto it = here.rbegin(); it != here.rend() && out->size() < limit; ++it) out->push_back(std::move(*it));
+    if (out->size() >= limit || (f.after_seq != 0 && e.seq <= f.after_seq + 1)) result = Scan::kDone;
+  }
+  ::close(fd);
+  return result;
+}
+
+}  // namespace
 
 absl::StatusOr<std::vector<Found>> QueryNewestFirst(const std::string& dir, const Filter& filter, size_t limit) {
   absl::StatusOr<std::vector<SegmentFile>> segments = ListSegments(dir);
@@ -182,6 +264,16 @@ absl::StatusOr<std::vector<Found>> QueryNewestFirst(const std::string& dir, cons
   std::vector<Found> out;
   for (auto seg = segments->rbegin(); seg != segments->rend() && out.size() < limit; ++seg) {
     if (filter.before_seq != 0 && seg->first_seq >= filter.before_seq) continue;
+    absl::StatusOr<std::string> index_text = ReadWholeFile(absl::StrCat(dir, "/", IndexName(seg->first_seq)));
+    std::optional<std::vector<IndexEntry>> index;
+    if (index_text.ok()) index = ParseIndex(*index_text, seg->first_seq);
+    if (index && !index->empty()) {
+      absl::StatusOr<Scan> scan = ScanIndexed(*seg, *index, filter, limit, &out);
+      if (!scan.ok()) return scan.status();
+      if (*scan == Scan::kDone) break;
+      if (*scan == Scan::kMore) continue;
+    }
+    // No usable index (a log written before indexes existed, or a damaged one): read it all.
     absl::StatusOr<std::string> data = ReadWholeFile(seg->path);
     if (!data.ok()) return data.status();
     std::vector<Found> here;

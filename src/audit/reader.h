@@ -48,7 +48,7 @@ absl::StatusOr<VerifyReport> Verify(const std::string& audit_dir, const PublicKe
 
 // Which records a query returns. Empty fields match everything.
 struct Filter {
-  std::string actor;     // "Type:id"
+  std::string actor;  // "Type:id"
   bool agent_only = false;
   std::string decision;  // allow | deny | approval_required | ok | error
   std::string action;

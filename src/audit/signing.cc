@@ -1,15 +1,14 @@
 #include "audit/signing.h"
 
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include <cerrno>
 #include <cstring>
 
 #include <boost/json.hpp>
+#include <fcntl.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
@@ -110,7 +109,8 @@ std::string PublicKey::Pem() const {
 
 bool PublicKey::Verify(std::string_view message, std::string_view signature_b64) const {
   std::string sig;
-  if (!absl::Base64Unescape(absl::string_view(signature_b64.data(), signature_b64.size()), &sig) || sig.size() != 64) return false;
+  if (!absl::Base64Unescape(absl::string_view(signature_b64.data(), signature_b64.size()), &sig) || sig.size() != 64)
+    return false;
   EVP_MD_CTX* ctx = EVP_MD_CTX_new();
   bool ok = EVP_DigestVerifyInit(ctx, nullptr, nullptr, nullptr, Get(key_)) == 1 &&
             EVP_DigestVerify(ctx, reinterpret_cast<const unsigned char*>(sig.data()), sig.size(),

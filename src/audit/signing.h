@@ -18,12 +18,12 @@
 namespace mandate::audit {
 
 struct Checkpoint {
-  uint64_t seq = 0;      // the last record it seals
-  Hash hash{};           // that record's chain hash
+  uint64_t seq = 0;  // the last record it seals
+  Hash hash{};       // that record's chain hash
   int64_t time_us = 0;
   uint64_t record_seq = 0;  // the checkpoint's own position in the chain (seq + 1)
-  std::string key_id;    // first 16 hex digits of SHA-256 of the raw public key
-  std::string signature; // base64
+  std::string key_id;       // first 16 hex digits of SHA-256 of the raw public key
+  std::string signature;    // base64
 };
 
 std::string CheckpointMessage(uint64_t seq, const Hash& hash, int64_t time_us);

@@ -297,6 +297,7 @@ void Api::Handle(Request request, Respond respond) {
   call->start = std::chrono::steady_clock::now();
   call->respond = std::move(respond);
   call->route_label = "unmatched";
+  call->auditing = options_.audit_log != nullptr;
   const auto given_id = request["X-Request-ID"];
   call->request_id = AcceptableRequestId(given_id) ? std::string(given_id) : NewRequestId();
   call->request = std::move(request);
@@ -426,7 +427,13 @@ void Api::Finish(Call& call, Reply reply) {
   res.set("Server-Timing", std::string_view(timing, ec == std::errc() ? end - timing : 8));
   if (reply.offset) res.set("OsoOffset", std::to_string(*reply.offset));
   for (auto& [name, value] : reply.headers) res.set(name, value);
-  res.body() = reply.content_type == "application/json" ? json::serialize(reply.body) : std::move(reply.text);
+  if (reply.content_type != "application/json") {
+    res.body() = std::move(reply.text);
+  } else if (!reply.json_text.empty()) {
+    res.body() = std::move(reply.json_text);
+  } else {
+    res.body() = json::serialize(reply.body);
+  }
   if (call.route_metrics != nullptr) {
     metrics_.RecordRequest(call.route_metrics, reply.status, seconds);
   } else {

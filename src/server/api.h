@@ -115,11 +115,18 @@ struct Reply {
   std::optional<uint64_t> offset;  // sent as the OsoOffset header (writes)
   std::string content_type = "application/json";
   std::string text;                                          // used instead of `body` when content_type is not JSON
+  // The JSON body already serialized, sent instead of `body` when non-empty: the batch endpoints
+  // write their answers straight into text rather than building a JSON value per item.
+  std::string json_text;
   std::vector<std::pair<std::string, std::string>> headers;  // extra response headers
   // When set, the handler has not answered yet (it must wait or do blocking work first, e.g. a
   // long-polled /v1/check): Run hands the call to `later` instead of answering, and `later` must
   // eventually end it with Api::Finish or Api::Fail, from any thread.
   std::function<void(std::shared_ptr<Call>)> later;
+
+  // A write's revision token: the OsoOffset header, and the "revision" field (a string, as in
+  // /v1/check answers) when the body is an object.
+  Reply& WithRevision(uint64_t revision);
 };
 
 // A rejected policy in Oso's SavePolicyError shape (oso_handlers.cc; POST /api/policy, /v1/policy/validate).
@@ -127,9 +134,13 @@ boost::json::object SavePolicyError(const PolicyRejection& r);
 
 // Audit entries the handlers add to their Call (audit_handlers.cc): one decision (with the request's
 // context facts, when `request` has them), and an admin change of facts (counts and the first
-// changes, rendered as Polar).
+// changes, rendered as Polar). A batch serializes its request's context facts once
+// (DecisionContext) and passes that to the record of each item.
 audit::Entry DecisionRecord(const TypedValue& actor, std::string action, std::string resource, bool allowed,
                             const boost::json::object* request = nullptr);
+std::shared_ptr<const std::string> DecisionContext(const boost::json::object* request);
+audit::Entry DecisionRecord(const TypedValue& actor, std::string action, std::string resource, bool allowed,
+                            std::shared_ptr<const std::string> context);
 audit::Entry ChangesRecord(std::string action, const std::vector<LabeledChange>& changes);
 
 class Api;
@@ -152,6 +163,8 @@ struct Call {
   // admin change; Finish() completes them (request id, API, status, latency, versions, client) and
   // writes them to the audit log before (sync) or while (async) the response is sent.
   std::vector<audit::Entry> audit;
+  // Whether the audit log is on: without it, handlers skip building records nobody reads.
+  bool auditing = false;
   audit::Entry& Audit(audit::Entry e) {
     audit.push_back(std::move(e));
     return audit.back();
@@ -252,7 +265,9 @@ class Api {
   absl::StatusOr<Reply> DecideApproval(Call& c, bool approve);
   // Finishes a /v1/check whose evaluation matched requires_approval: the approval step (a store
   // call) on the blocking pool, then, with wait_seconds, a wait for a decision that holds no thread.
-  Reply ApprovalCheck(agents::CheckRequest req, agents::CheckResult r, boost::json::value body, int64_t wait_seconds);
+  // `revision`: the store revision the check was evaluated at (reported in the answer).
+  Reply ApprovalCheck(agents::CheckRequest req, agents::CheckResult r, boost::json::value body, int64_t wait_seconds,
+                      uint64_t revision);
   void AwaitApproval(std::shared_ptr<Call> call, std::shared_ptr<CheckInFlight> check);
   // The base of links to this server, e.g. "https://mandate.example.com".
   std::string PublicBase(const Call& c) const;
@@ -270,7 +285,7 @@ class Api {
   };
   absl::StatusOr<PendingGrant> DecodeGrant(const boost::json::object& meta, const JsonPointer& at,
                                            std::vector<LabeledChange> inserts) const;
-  absl::StatusOr<boost::json::value> StoreGrant(PendingGrant grant);
+  absl::StatusOr<boost::json::value> StoreGrant(PendingGrant grant, uint64_t* revision);
   // The web console, in console_handlers.cc (docs/console.md): assets, sign-in and sessions, and the
   // endpoints its pages need beyond the others: audit chain verification and policy validation.
   absl::StatusOr<Reply> ConsoleRedirect(Call& c);

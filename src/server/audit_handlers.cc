@@ -21,15 +21,23 @@ namespace mandate::server {
 namespace http = boost::beast::http;
 namespace json = boost::json;
 
+std::shared_ptr<const std::string> DecisionContext(const json::object* request) {
+  if (request == nullptr) return nullptr;
+  const json::value* ctx = request->if_contains("context_facts");
+  if (ctx == nullptr || ctx->is_null()) return nullptr;
+  return std::make_shared<const std::string>(absl::StrCat("{\"context_facts\":", json::serialize(*ctx), "}"));
+}
+
+audit::Entry DecisionRecord(const TypedValue& actor, std::string action, std::string resource, bool allowed,
+                            std::shared_ptr<const std::string> context) {
+  audit::Entry e = audit::DecisionEntry(actor, std::move(action), std::move(resource), allowed);
+  e.context_json = std::move(context);
+  return e;
+}
+
 audit::Entry DecisionRecord(const TypedValue& actor, std::string action, std::string resource, bool allowed,
                             const json::object* request) {
-  audit::Entry e = audit::DecisionEntry(actor, std::move(action), std::move(resource), allowed);
-  if (request != nullptr) {
-    if (const json::value* ctx = request->if_contains("context_facts"); ctx != nullptr && !ctx->is_null()) {
-      e.context = json::object{{"context_facts", *ctx}};
-    }
-  }
-  return e;
+  return DecisionRecord(actor, std::move(action), std::move(resource), allowed, DecisionContext(request));
 }
 
 audit::Entry ChangesRecord(std::string action, const std::vector<LabeledChange>& changes) {
@@ -82,13 +90,14 @@ void Api::RecordAndRespond(Call& call, int status, const json::value& body, doub
     e.action = call.route_label;
     call.audit.push_back(std::move(e));
   }
+  const audit::RecordWriter writer(info, options_.audit_context_bytes);
   std::vector<std::string> bodies;
   bodies.reserve(call.audit.size());
   for (audit::Entry& e : call.audit) {
     if (e.kind == "admin" && e.actor.empty()) {
       e.actor = call.user ? absl::StrCat(call.user->type, ":", call.user->id) : absl::StrCat("ApiKey:", RoleName(call.role));
     }
-    bodies.push_back(audit::Serialize(e, info, options_.audit_context_bytes));
+    bodies.push_back(writer.Serialize(e));
   }
   auto pending = std::make_shared<Response>(std::move(res));
   options_.audit_log->Append(std::move(bodies), [respond = call.respond, pending,
@@ -273,9 +282,9 @@ absl::StatusOr<Reply> Api::AuditStream(Call& c) {
   state->filter = filter;
   audit::AuditLog* log = options_.audit_log;
   std::lock_guard<std::mutex> l(state->mu);  // live records wait until the backlog is out
-  state->subscription = log->Subscribe([state](const std::vector<audit::Written>& written) {
+  state->subscription = log->Subscribe([state](const std::shared_ptr<const std::vector<audit::Written>>& written) {
     std::lock_guard<std::mutex> g(state->mu);
-    for (const audit::Written& w : written) {
+    for (const audit::Written& w : *written) {
       audit::RecordView r;
       r.type = w.type;
       r.seq = w.seq;

@@ -133,6 +133,11 @@ class Session : public std::enable_shared_from_this<Session> {
     parser_.emplace();
     parser_->header_limit(static_cast<uint32_t>(options().header_limit));
     parser_->body_limit(options().body_limit);
+    // A request whose header is already buffered (a small request arrives in one segment) is
+    // parsed here: Beast's composed read, its timer and its completion hops cost ~5k instructions.
+    beast::error_code ec;
+    buffer_.consume(parser_->put(buffer_.data(), ec));
+    if (ec != http::error::need_more) return OnHeader(ec, 0);
     stream_.expires_after(options().header_timeout);
     http::async_read_header(stream_, buffer_, *parser_,
                             beast::bind_front_handler(&Session::OnHeader, shared_from_this()));
@@ -159,6 +164,18 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   void ReadBody() {
+    // The body, or as much of it as is buffered, is parsed here too; only a body still on its way
+    // is read asynchronously.
+    parser_->eager(true);
+    while (!parser_->is_done() && buffer_.size() > 0) {
+      beast::error_code ec;
+      const size_t used = parser_->put(buffer_.data(), ec);
+      buffer_.consume(used);
+      if (ec == http::error::need_more) break;
+      if (ec) return OnBody(ec, 0);
+      if (used == 0) break;
+    }
+    if (parser_->is_done()) return OnBody({}, 0);
     stream_.expires_after(options().body_timeout);
     http::async_read(stream_, buffer_, *parser_, beast::bind_front_handler(&Session::OnBody, shared_from_this()));
   }

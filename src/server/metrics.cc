@@ -95,6 +95,11 @@ void Metrics::RecordRequest(RouteCounters* route, int status, double seconds) { 
 
 void Metrics::RecordDecision(bool allowed) { (allowed ? allowed_ : denied_).fetch_add(1, std::memory_order_relaxed); }
 
+void Metrics::RecordDecisions(uint64_t allowed, uint64_t denied) {
+  if (allowed > 0) allowed_.fetch_add(allowed, std::memory_order_relaxed);
+  if (denied > 0) denied_.fetch_add(denied, std::memory_order_relaxed);
+}
+
 std::string Metrics::Render(const Gauges& g) const {
   std::string out;
   absl::StrAppend(&out,

@@ -33,6 +33,8 @@ class Metrics {
   void RecordRequest(RouteCounters* route, int status, double seconds);
   void RecordRequest(const std::string& route, int status, double seconds) { RecordRequest(Route(route), status, seconds); }
   void RecordDecision(bool allowed);
+  // The decisions of a batch, counted once per request rather than once per item.
+  void RecordDecisions(uint64_t allowed, uint64_t denied);
 
   struct Gauges {
     uint64_t facts = 0;

@@ -11,6 +11,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 
+#include "audit/entry.h"
 #include "audit/format.h"
 #include "server/api.h"
 #include "server/status_macros.h"
@@ -108,8 +109,10 @@ absl::StatusOr<Reply> Api::Authorize(Call& c) {
   MANDATE_ASSIGN_OR_RETURN(QueryOptions options, ReadOptions(*o, kRoot, *snap->policy()));
   const Decision d = snap->Check(actor, action, resource, options);
   metrics_.RecordDecision(d.allowed);
-  c.Audit(DecisionRecord(actor, action, ToString(resource), d.allowed, o)).reasons = d.reasons;
-  return Reply{200, json::object{{"allowed", d.allowed}}};
+  if (c.auditing) c.Audit(DecisionRecord(actor, action, ToString(resource), d.allowed, o)).reasons = d.reasons;
+  Reply reply;
+  reply.json_text = d.allowed ? "{\"allowed\":true}" : "{\"allowed\":false}";
+  return reply;
 }
 
 absl::StatusOr<Reply> Api::List(Call& c) {
@@ -214,15 +217,32 @@ absl::StatusOr<Reply> Api::AuthorizeResources(Call& c) {
       candidates.push_back(std::move(r));
     }
   }
-  // Order and duplicates are preserved, as the 1.x client expects.
-  json::array allowed;
+  // Order and duplicates are preserved, as the 1.x client expects. The answer is written as text,
+  // {"results":[{"type":T,"id":I},...]}, without a JSON value per allowed resource.
+  std::shared_ptr<const std::string> context;
+  if (c.auditing) {
+    context = DecisionContext(o);  // one copy for every item's record
+    c.audit.reserve(c.audit.size() + candidates.size());
+  }
+  Reply reply;
+  std::string& out = reply.json_text;
+  out.reserve(16 + 32 * candidates.size());
+  out.append("{\"results\":[");
+  uint64_t allowed = 0;
   for (const TypedValue& r : candidates) {
     const bool ok = snap->Check(actor, action, r, options).allowed;
-    metrics_.RecordDecision(ok);
-    c.Audit(DecisionRecord(actor, action, ToString(r), ok, o));
-    if (ok) allowed.emplace_back(EncodeTypedValue(r));
+    if (c.auditing) c.Audit(DecisionRecord(actor, action, ToString(r), ok, context));
+    if (!ok) continue;
+    if (allowed++ > 0) out.push_back(',');
+    out.append("{\"type\":");
+    audit::AppendJsonString(&out, r.type);
+    out.append(",\"id\":");
+    audit::AppendJsonString(&out, r.id);
+    out.push_back('}');
   }
-  return Reply{200, json::object{{"results", std::move(allowed)}}};
+  out.append("]}");
+  metrics_.RecordDecisions(allowed, candidates.size() - allowed);
+  return reply;
 }
 
 absl::StatusOr<Reply> Api::EvaluateQuery(Call& c) {
@@ -428,13 +448,16 @@ absl::StatusOr<Reply> Api::Batch(Call& c) {
     MANDATE_ASSIGN_OR_RETURN(reply, Write(std::move(changes)));
   }
   size_t granted = 0;
+  uint64_t revision = reply.offset.value_or(service_.revision());
   for (PendingGrant& g : grants) {
     granted += g.facts.size();
-    MANDATE_RETURN_IF_ERROR(StoreGrant(std::move(g)).status());
+    uint64_t granted_at = 0;
+    MANDATE_RETURN_IF_ERROR(StoreGrant(std::move(g), &granted_at).status());
+    revision = std::max(revision, granted_at);
   }
   reply.body = json::object{{"message", absl::StrCat("applied ", n_changes, " change(s) and ", granted,
-                                                     " grant(s); revision ", service_.revision())}};
-  if (!reply.offset) reply.offset = service_.revision();
+                                                     " grant(s); revision ", revision)}};
+  reply.offset = revision;
   return reply;
 }
 

@@ -202,7 +202,7 @@ TEST_F(AuditTest, VerifyNamesATamperedRecordOfAServerLog) {
   ASSERT_EQ(server_->Stop(), 0);
   std::string seg;
   for (const auto& e : std::filesystem::directory_iterator(DataDir() + "/audit")) {
-    if (e.path().filename().string().rfind("seg-", 0) == 0) seg = e.path().string();
+    if (e.path().filename().string().rfind("seg-", 0) == 0 && e.path().extension() == ".log") seg = e.path().string();
   }
   std::string bytes = ReadFile(seg);
   const size_t at = bytes.find("User:alice");

@@ -1,7 +1,6 @@
 // The audit log: records round-trip through the writer, the verifier accepts an intact log and
 // names the first bad record of each kind of tampering, and a torn tail is repaired at Open.
-#include <sys/stat.h>
-#include <unistd.h>
+#include "audit/log.h"
 
 #include <atomic>
 #include <condition_variable>
@@ -11,13 +10,14 @@
 #include <thread>
 
 #include <boost/json.hpp>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
 #include "audit/format.h"
-#include "audit/log.h"
 #include "audit/reader.h"
 
 namespace mandate::audit {
@@ -46,13 +46,14 @@ class AuditLogTest : public ::testing::Test {
     auto log = AuditLog::Open(o);
     ASSERT_TRUE(log.ok()) << log.status();
     for (int i = 0; i < n; ++i) {
-      ASSERT_TRUE((*log)->AppendAndWait({boost::json::serialize(boost::json::object{
-                                            {"kind", "decision"},
-                                            {"actor", "User:u" + std::to_string(i % 3)},
-                                            {"action", "read"},
-                                            {"resource", "Repo:r" + std::to_string(i)},
-                                            {"decision", i % 2 ? "deny" : "allow"}})})
-                      .ok());
+      ASSERT_TRUE(
+          (*log)
+              ->AppendAndWait({boost::json::serialize(boost::json::object{{"kind", "decision"},
+                                                                          {"actor", "User:u" + std::to_string(i % 3)},
+                                                                          {"action", "read"},
+                                                                          {"resource", "Repo:r" + std::to_string(i)},
+                                                                          {"decision", i % 2 ? "deny" : "allow"}})})
+              .ok());
     }
     (*log)->Close();
   }
@@ -230,7 +231,7 @@ TEST_F(AuditLogTest, ForgedCheckpointAndSwappedKeyAreNamed) {
   fs::rename(dir_, moved);
   Write(20, Options());
   VerifyReport own = MustVerify();
-  EXPECT_FALSE(own.problem);  // consistent with its own (swapped) key...
+  EXPECT_FALSE(own.problem);               // consistent with its own (swapped) key...
   VerifyReport r = MustVerify(&original);  // ...but not with the auditor's copy
   ASSERT_TRUE(r.problem);
   EXPECT_THAT(r.problem->what, HasSubstr("the signing key was swapped"));
@@ -335,6 +336,116 @@ TEST_F(AuditLogTest, SyncModeAnswersOnlyRecordsThatAreWritten) {
   (*log)->Close();
   EXPECT_EQ((*log)->stats().appended, uint64_t{kThreads * kEach});
   EXPECT_FALSE(MustVerify().problem);
+}
+
+}  // namespace
+}  // namespace mandate::audit
+
+namespace mandate::audit {
+namespace {
+
+// Every page a query can ask for, read through the segment indexes, is what a scan of the whole log
+// finds; with the indexes deleted or damaged, the scan is what answers.
+class AuditIndexTest : public AuditLogTest {
+ protected:
+  // Writes `n` records of about 200 bytes (segments of 1 MiB hold several index blocks).
+  void WriteMany(int n) {
+    LogOptions o = Options();
+    o.segment_bytes = 1 << 20;
+    o.checkpoint_records = 1000;
+    o.durability = Durability::kAsync;
+    auto log = AuditLog::Open(o);
+    ASSERT_TRUE(log.ok()) << log.status();
+    std::vector<std::string> batch;
+    for (int i = 0; i < n; ++i) {
+      batch.push_back(
+          absl::StrCat(R"({"kind":"decision","actor":"User:u)", i % 7, R"(","action":"read","resource":"Repo:r)",
+                       i % 50, R"(","decision":")", i % 3 ? "allow" : "deny",
+                       R"(","padding":"0123456789012345678901234567890123456789012345678901234567890123456789"})"));
+      if (batch.size() == 100) (*log)->Append(std::exchange(batch, {}), nullptr);
+      // Spread the record times a little, so that time filters cut through the log.
+      if (i % 2000 == 0) std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    }
+    (*log)->Append(std::move(batch), nullptr);
+    (*log)->Close();
+  }
+  // The query, and the seq of each record found.
+  std::vector<uint64_t> Seqs(const Filter& f, size_t limit) {
+    absl::StatusOr<std::vector<Found>> found = QueryNewestFirst(dir_, f, limit);
+    EXPECT_TRUE(found.ok()) << found.status();
+    std::vector<uint64_t> out;
+    for (const Found& r : *found) out.push_back(r.seq);
+    return out;
+  }
+  std::vector<Filter> Filters() {
+    std::vector<Filter> out(1);
+    out.emplace_back().resource = "Repo:r7";
+    out.emplace_back().actor = "User:u3";
+    out.back().decision = "deny";
+    out.emplace_back().before_seq = 5000;
+    out.emplace_back().after_seq = 11000;
+    Filter window;
+    absl::StatusOr<std::vector<Found>> all = QueryNewestFirst(dir_, Filter{}, SIZE_MAX);
+    window.until_us = (*all)[all->size() / 3].time_us;
+    window.since_us = (*all)[2 * all->size() / 3].time_us;
+    out.push_back(window);
+    window.resource = "Repo:r9";
+    out.push_back(window);
+    return out;
+  }
+};
+
+TEST_F(AuditIndexTest, IndexedPagesEqualFullScans) {
+  WriteMany(12'000);
+  ASSERT_GE(Segments().size(), 2u);
+  std::vector<std::vector<uint64_t>> indexed;
+  for (const Filter& f : Filters()) {
+    for (size_t limit : {1, 50, 100'000}) indexed.push_back(Seqs(f, limit));
+  }
+  EXPECT_EQ(indexed[0].size(), 1u);
+  EXPECT_EQ(indexed[2].size(), MustVerify().records);  // no filter, no limit: everything
+  for (const SegmentFile& s : Segments()) {
+    auto index = ParseIndex(*ReadWholeFile(dir_ + "/" + IndexName(s.first_seq)), s.first_seq);
+    ASSERT_TRUE(index.has_value()) << s.name;
+    EXPECT_GE(index->size(), 10u) << s.name;  // 1 MiB in blocks of 64 KiB
+  }
+  // Damaged indexes: shifted offsets, then garbage, then none at all.
+  for (int damage = 0; damage < 3; ++damage) {
+    for (const SegmentFile& s : Segments()) {
+      const std::string path = dir_ + "/" + IndexName(s.first_seq);
+      std::string text = *ReadWholeFile(path);
+      if (damage == 0 && text.size() >= 2 * kIndexEntryBytes) text[kIndexEntryBytes + 8] ^= 0x10;
+      if (damage == 1) text = "not an index";
+      if (damage == 2) {
+        fs::remove(path);
+        continue;
+      }
+      Rewrite(path, text);
+    }
+    size_t i = 0;
+    for (const Filter& f : Filters()) {
+      for (size_t limit : {1, 50, 100'000}) EXPECT_EQ(Seqs(f, limit), indexed[i++]) << "damage " << damage;
+    }
+  }
+  EXPECT_FALSE(MustVerify().problem);  // the indexes are not part of the chain
+}
+
+TEST_F(AuditIndexTest, IndexIsRebuiltWhenATornTailIsCutOff) {
+  WriteMany(3'000);
+  const SegmentFile last = Segments().back();
+  std::ofstream(last.path, std::ios::binary | std::ios::app) << std::string("\x40\x00\x00\x00garbage", 11);
+  // An index entry pointing past the data, as a crash between the two writes could leave.
+  std::string entry;
+  AppendIndexEntry(IndexEntry{100'000, 1 << 30, INT64_MAX}, &entry);
+  std::ofstream(dir_ + "/" + IndexName(last.first_seq), std::ios::binary | std::ios::app) << entry;
+  Write(1, Options());
+  auto index = ParseIndex(*ReadWholeFile(dir_ + "/" + IndexName(last.first_seq)), last.first_seq);
+  ASSERT_TRUE(index.has_value());
+  EXPECT_LT(index->back().offset, fs::file_size(last.path));
+  Filter f;
+  f.action = "audit.recovered";
+  EXPECT_EQ(Seqs(f, 10).size(), 1u);
+  EXPECT_EQ(Seqs(Filter{}, SIZE_MAX).size(), MustVerify().records);
 }
 
 }  // namespace
