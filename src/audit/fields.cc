@@ -2,6 +2,8 @@
 
 #include <cstring>
 
+#include "facts/utf8.h"
+
 namespace mandate::audit {
 namespace {
 
@@ -143,24 +145,6 @@ class Scanner {
   const char* end_;
 };
 
-void PutUtf8(uint32_t cp, std::string* out) {
-  if (cp < 0x80) {
-    out->push_back(static_cast<char>(cp));
-  } else if (cp < 0x800) {
-    out->push_back(static_cast<char>(0xC0 | (cp >> 6)));
-    out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-  } else if (cp < 0x10000) {
-    out->push_back(static_cast<char>(0xE0 | (cp >> 12)));
-    out->push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
-    out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-  } else {
-    out->push_back(static_cast<char>(0xF0 | (cp >> 18)));
-    out->push_back(static_cast<char>(0x80 | ((cp >> 12) & 0x3F)));
-    out->push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
-    out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-  }
-}
-
 // The text of a string literal with its escapes resolved; false for an invalid escape.
 bool Decode(std::string_view raw, std::string* out) {
   out->clear();
@@ -210,7 +194,7 @@ bool Decode(std::string_view raw, std::string* out) {
         } else if (cp >= 0xDC00 && cp < 0xE000) {
           return false;
         }
-        PutUtf8(cp, out);
+        facts::AppendUtf8(cp, out);
         break;
       }
       default:
