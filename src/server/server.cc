@@ -1,5 +1,7 @@
 #include "server/server.h"
 
+#include <malloc.h>
+
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -133,6 +135,11 @@ absl::Status RunServer(const ServerConfig& config) {
   MANDATE_ASSIGN_OR_RETURN(std::unique_ptr<Service> service, Service::Open(std::move(store), config.agents));
   if (!config.policy_file.empty()) MANDATE_RETURN_IF_ERROR(LoadPolicyFile(*service, config.policy_file));
   for (const std::string& path : config.fact_files) MANDATE_RETURN_IF_ERROR(LoadFactFile(*service, path));
+  // Loading builds the snapshot through transient copies of every fact (decoded rows, change lists,
+  // table builders); glibc keeps their freed pages. Giving them back at start makes the resident size
+  // the snapshot's own (`mandate bench` measures the same load at 1.5M facts: 461 bytes per fact of
+  // resident growth before the trim, 126 after; docs/performance.md).
+  malloc_trim(0);
   // The audit log (src/audit, docs/audit.md), opened after the store, whose lock guards the directory.
   std::unique_ptr<audit::AuditLog> audit_log;
   std::unique_ptr<audit::Monitor> audit_monitor;
