@@ -90,11 +90,11 @@ export async function post(url, body, headers = {}) {
   return { status: res.status, headers: res.headers, text, json };
 }
 
-export const initialize = (id = 1) => ({
+export const initialize = (id = 1, protocolVersion = "2025-06-18") => ({
   jsonrpc: "2.0",
   id,
   method: "initialize",
-  params: { protocolVersion: "2025-06-18", capabilities: {}, clientInfo: { name: "raw", version: "1" } },
+  params: { protocolVersion, capabilities: {}, clientInfo: { name: "raw", version: "1" } },
 });
 
 // Starts fixtures/http-server.mjs (a Streamable HTTP upstream with a token endpoint) on a free port.

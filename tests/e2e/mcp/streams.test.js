@@ -14,7 +14,7 @@ import {
   ToolListChangedNotificationSchema,
 } from "@modelcontextprotocol/sdk/types.js";
 
-import { connect, freePort, here, modules, post, repo, startFixture, startMandate, tempDir, webUpstreamToml, claudeKeysToml } from "./lib.js";
+import { connect, freePort, here, initialize, modules, post, repo, startFixture, startMandate, tempDir, webUpstreamToml, claudeKeysToml } from "./lib.js";
 
 const EVERYTHING = path.join(modules, "@modelcontextprotocol/server-everything/dist/index.js");
 let mandate, base, work, fixture;
@@ -127,12 +127,7 @@ describe("request streams", () => {
 
   test("a client that accepts only JSON gets JSON (notifications are dropped)", async () => {
     const auth = { Authorization: "Bearer k-claude-alice" };
-    const init = await post(`${base}/mcp/web`, {
-      jsonrpc: "2.0",
-      id: 1,
-      method: "initialize",
-      params: { protocolVersion: "2025-11-25", capabilities: {}, clientInfo: { name: "raw", version: "1" } },
-    }, auth);
+    const init = await post(`${base}/mcp/web`, initialize(1, "2025-11-25"), auth);
     const sid = init.headers.get("mcp-session-id");
     const r = await post(
       `${base}/mcp/web`,
@@ -197,12 +192,7 @@ describe("standalone stream and resumption", () => {
 
   test("a request stream whose connection broke is resumed with Last-Event-ID", async () => {
     const auth = { Authorization: "Bearer k-claude-alice" };
-    const init = await post(`${base}/mcp/everything`, {
-      jsonrpc: "2.0",
-      id: 1,
-      method: "initialize",
-      params: { protocolVersion: "2025-11-25", capabilities: {}, clientInfo: { name: "raw", version: "1" } },
-    }, auth);
+    const init = await post(`${base}/mcp/everything`, initialize(1, "2025-11-25"), auth);
     const sid = init.headers.get("mcp-session-id");
     const headers = {
       ...auth,
