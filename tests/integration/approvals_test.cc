@@ -23,21 +23,6 @@ namespace json = boost::json;
 using ::testing::HasSubstr;
 using ::testing::StartsWith;
 
-constexpr char kPolicy[] = R"(
-actor User {}
-actor Agent {}
-resource Invoice {
-  permissions = ["pay", "read"];
-  roles = ["payer", "approver"];
-  "pay" if "payer";
-  "read" if "payer";
-}
-has_permission(agent: Agent, action: String, inv: Invoice) if
-  acts_for(agent, user) and has_permission(user, action, inv);
-requires_approval(_: Agent, "pay", _: Invoice);
-can_approve(u: User, _: Agent, "pay", inv: Invoice) if has_role(u, "approver", inv);
-)";
-
 std::string Value(const std::string& type, const std::string& id) {
   return json::serialize(json::object{{"type", type}, {"id", id}});
 }
@@ -53,15 +38,17 @@ class ApprovalsApiTest : public ServerTest {
   }
   void SetUp() override {
     ServerTest::SetUp();
-    HttpResult r = server_->Post("/api/policy", json::serialize(json::object{{"src", kPolicy}, {"filename", "p.polar"}}));
+    HttpResult r = server_->Post(
+        "/api/policy",
+        json::serialize(json::object{{"src", ReadFile(TestData("approvals_policy.polar"))}, {"filename", "p.polar"}}));
     ASSERT_EQ(r.status, 200) << r.body;
     Batch("[{\"inserts\":[" + FactJson("has_role", {{"User", "alice"}, {"String", "payer"}, {"Invoice", "1"}}) + "," +
           FactJson("has_role", {{"User", "carol"}, {"String", "approver"}, {"Invoice", "1"}}) + "]}]");
   }
   // A console user with `role` and the password "pw-<id>": its [[console.users]] entry.
   static std::string ConsoleUser(const std::string& id, const std::string& role) {
-    const std::string cmd = std::string("echo pw-") + id + " | " + MANDATE_BIN +
-                            " console hash-password --iterations 10000";
+    const std::string cmd =
+        std::string("echo pw-") + id + " | " + MANDATE_BIN + " console hash-password --iterations 10000";
     std::string hash;
     if (FILE* p = popen(cmd.c_str(), "r")) {
       char buf[512];
@@ -96,8 +83,9 @@ class ApprovalsApiTest : public ServerTest {
   }
   // A request that needs no approval is answered (while long polls wait).
   void CheckStillServed() {
-    json::object read = Check(R"({"actor":{"type":"Agent","id":"pay-bot"},"on_behalf_of":[{"type":"User","id":"alice"}],)"
-                              R"("action":"read","resource":{"type":"Invoice","id":"1"}})");
+    json::object read =
+        Check(R"({"actor":{"type":"Agent","id":"pay-bot"},"on_behalf_of":[{"type":"User","id":"alice"}],)"
+              R"("action":"read","resource":{"type":"Invoice","id":"1"}})");
     EXPECT_EQ(Decision(read), "allow");
     EXPECT_EQ(server_->Get("/healthz", "").status, 200);
   }
@@ -178,9 +166,9 @@ TEST_F(ApprovalsApiTest, ApproveThenUseOnce) {
     if (events.size() >= 7) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
-  EXPECT_THAT(events, ::testing::ElementsAre("approval.requested", "approval.refused", "approval.refused",
-                                             "approval.approved", "approval.requested", "approval.used",
-                                             "approval.requested"));
+  EXPECT_THAT(events,
+              ::testing::ElementsAre("approval.requested", "approval.refused", "approval.refused", "approval.approved",
+                                     "approval.requested", "approval.used", "approval.requested"));
 }
 
 TEST_F(ApprovalsApiTest, LongPollTimesOutWithoutHoldingUpOtherRequests) {
@@ -250,9 +238,11 @@ TEST_F(ApprovalsApiTest, AConsoleSessionDecidesAsItsSignedInUser) {
                                  {{"Content-Type", "application/json"}});
     EXPECT_EQ(r.status, 200) << r.body;
     const std::string cookie = r.Header("set-cookie");
-    return {cookie.substr(0, cookie.find(';')), r.json.is_object() ? std::string(r.json.at("csrf_token").as_string()) : ""};
+    return {cookie.substr(0, cookie.find(';')),
+            r.json.is_object() ? std::string(r.json.at("csrf_token").as_string()) : ""};
   };
-  auto decide = [&](const std::pair<std::string, std::string>& session, const std::string& id, const std::string& body) {
+  auto decide = [&](const std::pair<std::string, std::string>& session, const std::string& id,
+                    const std::string& body) {
     return server_->Post("/v1/approvals/" + id + "/approve", body, "",
                          {{"Cookie", session.first}, {"X-CSRF-Token", session.second}});
   };
@@ -260,7 +250,7 @@ TEST_F(ApprovalsApiTest, AConsoleSessionDecidesAsItsSignedInUser) {
   const auto carol = login("carol");
   const auto rita = login("rita");
   EXPECT_EQ(server_->Get("/v1/approvals/" + id, "", {{"Cookie", rita.first}}).status, 200);
-  EXPECT_EQ(decide(rita, id, "{}").status, 403);  // the read role may not decide
+  EXPECT_EQ(decide(rita, id, "{}").status, 403);         // the read role may not decide
   EXPECT_EQ(decide(carol, id, By("dave")).status, 400);  // not as someone else
   HttpResult ok = decide(carol, id, R"({"note":"from the console"})");
   ASSERT_EQ(ok.status, 200) << ok.body;

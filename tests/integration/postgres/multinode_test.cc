@@ -62,7 +62,8 @@ class MultiNodeTest : public ::testing::Test {
   void NewDatabase(const std::string& server_url) {
     std::string why;
     std::string db = std::string("multi_") + ::testing::UnitTest::GetInstance()->current_test_info()->name();
-    std::transform(db.begin(), db.end(), db.begin(), [](unsigned char c) { return std::isalnum(c) ? std::tolower(c) : '_'; });
+    std::transform(db.begin(), db.end(), db.begin(),
+                   [](unsigned char c) { return std::isalnum(c) ? std::tolower(c) : '_'; });
     url_ = PgCreateTestDatabase(server_url, db, &why);
     ASSERT_FALSE(url_.empty()) << why;
   }
@@ -77,8 +78,9 @@ class MultiNodeTest : public ::testing::Test {
   }
 
   void LoadPolicy(ServerProcess& node) {
-    HttpResult r = node.Post(
-        "/api/policy", json::serialize(json::object{{"src", ReadFile(TestData("policy.polar"))}, {"filename", "p.polar"}}));
+    HttpResult r =
+        node.Post("/api/policy",
+                  json::serialize(json::object{{"src", ReadFile(TestData("policy.polar"))}, {"filename", "p.polar"}}));
     ASSERT_EQ(r.status, 200) << r.body;
   }
 
@@ -141,9 +143,12 @@ TEST_F(MultiNodeTest, ConcurrentWritersOnEveryNodeGetOneTotalOrder) {
       writers.emplace_back([&, n, w] {
         for (int i = 0; i < kWrites; ++i) {
           // (Built with append: GCC 12 warns falsely about "literal" + std::string&&.)
-          const std::string user =
-              std::string("u").append(std::to_string(n)).append("_").append(std::to_string(w)).append("_").append(
-                  std::to_string(i));
+          const std::string user = std::string("u")
+                                       .append(std::to_string(n))
+                                       .append("_")
+                                       .append(std::to_string(w))
+                                       .append("_")
+                                       .append(std::to_string(i));
           const uint64_t rev = Insert(*nodes_[n], OrgMember(user, "acme"));
           std::lock_guard<std::mutex> l(mu);
           revisions.push_back(rev);
@@ -184,20 +189,6 @@ TEST_F(MultiNodeTest, ANodeStartedLaterCatchesUpAndFollows) {
 // Grants, agents, tasks and approval decisions take a revision like fact writes: the token a write
 // on one node returns (OsoOffset and "revision") makes the first request carrying it on any other
 // node see the write.
-constexpr char kAgentsPolicy[] = R"(
-actor User {}
-actor Agent {}
-resource Invoice {
-  permissions = ["pay", "read"];
-  roles = ["payer", "approver"];
-  "pay" if "payer";
-  "read" if "payer";
-}
-has_permission(agent: Agent, action: String, inv: Invoice) if
-  acts_for(agent, user) and has_permission(user, action, inv);
-requires_approval(_: Agent, "pay", _: Invoice);
-can_approve(u: User, _: Agent, "pay", inv: Invoice) if has_role(u, "approver", inv);
-)";
 
 // The revision token of a write's answer: its OsoOffset header, which the body's "revision" repeats.
 std::string Token(const HttpResult& r) {
@@ -232,7 +223,9 @@ std::string AgentCheck(const ServerProcess& node, const std::string& action, con
 TEST_F(MultiNodeTest, AgentGrantTaskAndApprovalWritesCarryARevisionToken) {
   ServerProcess& a = StartNode();
   ServerProcess& b = StartNode();
-  HttpResult p = a.Post("/api/policy", json::serialize(json::object{{"src", kAgentsPolicy}, {"filename", "a.polar"}}));
+  HttpResult p = a.Post(
+      "/api/policy",
+      json::serialize(json::object{{"src", ReadFile(TestData("approvals_policy.polar"))}, {"filename", "a.polar"}}));
   ASSERT_EQ(p.status, 200) << p.body;
   const uint64_t policy = std::stoull(p.Header("osooffset"));
 
@@ -321,12 +314,13 @@ TEST_F(MultiNodeTest, TaskCompletionOnOneNodeDeniesOnEveryNode) {
 TEST_F(MultiNodeTest, RateLimitsAreCountedPerNode) {
   ServerProcess& a = StartNode();
   ServerProcess& b = StartNode();
-  HttpResult p = a.Post("/api/policy", json::serialize(json::object{
-                                           {"src", "actor User {}\n"
+  HttpResult p = a.Post(
+      "/api/policy", json::serialize(json::object{{"src",
+                                                   "actor User {}\n"
                                                    "resource Account { permissions = [\"read\"]; }\n"
                                                    "has_permission(_: User, \"read\", _: Account);\n"
                                                    "rate_limit(_: User, \"read\", _: Account, \"reads\", 2, 3600);\n"},
-                                           {"filename", "limits.polar"}}));
+                                                  {"filename", "limits.polar"}}));
   ASSERT_EQ(p.status, 200) << p.body;
   AwaitAll(1);  // the policy is revision 1
   const std::string check =
