@@ -62,6 +62,25 @@ void BM_Append(benchmark::State& state) {
 }
 BENCHMARK(BM_Append)->Arg(0)->Arg(1)->ArgNames({"sync"})->UseRealTime()->Unit(benchmark::kMillisecond);
 
+// One record per commit, in sync mode: the write and fdatasync that a lone request waits for, and
+// that bounds sync-mode throughput with few concurrent clients (docs/audit.md).
+void BM_SyncCommit(benchmark::State& state) {
+  const std::string dir = TempDir();
+  LogOptions o;
+  o.dir = dir;
+  auto log = AuditLog::Open(o);
+  if (!log.ok()) {
+    state.SkipWithError("cannot open the log");
+    return;
+  }
+  int64_t n = 0;
+  for (auto _ : state) benchmark::DoNotOptimize((*log)->AppendAndWait({Body(n++)}));
+  (*log)->Close();
+  state.SetItemsProcessed(n);
+  std::filesystem::remove_all(std::filesystem::path(dir).parent_path());
+}
+BENCHMARK(BM_SyncCommit)->UseRealTime()->Unit(benchmark::kMicrosecond)->MinTime(2);
+
 // A log of `records` decision records in async mode, written once per process and shared by the
 // benchmarks that read it.
 const std::string& LogOf(int64_t records) {

@@ -190,6 +190,11 @@ absl::Status DecodeFrame(std::string_view data, size_t offset, RecordView* recor
   return absl::OkStatus();
 }
 
+bool IsUnusedTail(std::string_view data, size_t offset) {
+  if (offset >= data.size()) return false;
+  return std::all_of(data.begin() + static_cast<std::ptrdiff_t>(offset), data.end(), [](char c) { return c == 0; });
+}
+
 std::string SegmentName(uint64_t first_seq) { return absl::StrFormat("seg-%020d.log", first_seq); }
 std::string IndexName(uint64_t first_seq) { return absl::StrFormat("seg-%020d.idx", first_seq); }
 

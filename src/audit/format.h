@@ -1,8 +1,14 @@
 // The on-disk format of the audit log: segment files of framed, hash-chained records.
 //
-//   segment file  := "MNDAUDT1" frame*            named seg-<first seq, 20 digits>.log
+//   segment file  := "MNDAUDT1" frame* zero*      named seg-<first seq, 20 digits>.log
 //   frame         := len:u32le crc32c(payload):u32le payload
 //   payload       := type:u8 seq:u64le time_us:i64le prev_hash:32 bytes body
+//
+// The zero bytes after the last frame are space the writer filled ahead of its records (a frame
+// never starts with a zero length): an fdatasync that only overwrites allocated, initialized blocks
+// has no file-system metadata to commit, which makes it about a third cheaper than one after an
+// append (PostgreSQL zero-fills its WAL segments for the same reason). A segment closed cleanly or
+// full has no such tail; the one being written has one of up to kPreallocBytes.
 //
 // `prev_hash` is the SHA-256 of the previous record's payload (32 zero bytes before the first
 // record), so each record commits to the whole history before it. The body is a JSON object: an
@@ -28,6 +34,8 @@ inline constexpr size_t kFrameHeaderBytes = 8;
 inline constexpr size_t kPayloadHeaderBytes = 1 + 8 + 8 + 32;
 // A frame longer than this is damage, not a record (entries are capped far below it).
 inline constexpr uint32_t kMaxPayloadBytes = 16u << 20;
+
+inline constexpr uint64_t kPreallocBytes = 1 << 20;
 
 enum class RecordType : uint8_t { kEntry = 1, kCheckpoint = 2 };
 
@@ -55,6 +63,10 @@ Hash AppendFrame(RecordType type, uint64_t seq, int64_t time_us, const Hash& pre
 // frame). Errors (DataLoss) say what is wrong: a truncated frame, an impossible length, a checksum
 // mismatch or an unknown record type. Never reads outside `data`.
 absl::Status DecodeFrame(std::string_view data, size_t offset, RecordView* record, size_t* next);
+
+// Whether data[offset..] is the zero-filled space after a segment's last frame: not empty, and
+// nothing but zero bytes.
+bool IsUnusedTail(std::string_view data, size_t offset);
 
 // A sparse index beside each segment, seg-<first seq>.idx: one entry (24 bytes: seq u64le, offset
 // u64le, time_us i64le) for the segment's first record and then for the first record at or after

@@ -18,12 +18,14 @@ absl::Status Errno(const char* what, const std::string& path) {
   return absl::UnavailableError(absl::StrCat("audit log: cannot ", what, " ", path, ": ", std::strerror(errno)));
 }
 
-absl::Status WriteAll(int fd, std::string_view data, const std::string& path) {
+// Writes all of `data` at `offset`, or at the file position when it is negative.
+absl::Status WriteAll(int fd, std::string_view data, const std::string& path, off_t offset = -1) {
   while (!data.empty()) {
-    const ssize_t n = ::write(fd, data.data(), data.size());
+    const ssize_t n = offset < 0 ? ::write(fd, data.data(), data.size()) : ::pwrite(fd, data.data(), data.size(), offset);
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) return Errno("write", path);
     data.remove_prefix(static_cast<size_t>(n));
+    if (offset >= 0) offset += n;
   }
   return absl::OkStatus();
 }
@@ -60,8 +62,15 @@ absl::StatusOr<std::unique_ptr<AuditLog>> AuditLog::Open(LogOptions options) {
   std::unique_ptr<AuditLog> log(new AuditLog(std::move(options), *std::move(signer)));
   if (absl::Status s = log->Recover(); !s.ok()) return s;
   log->last_checkpoint_ = log->last_sync_ = std::chrono::steady_clock::now();
+  if (log->recovered_bytes_ > 0) {
+    // Part of a record was being written when the process died; the rest of the chain is intact.
+    log->AddEntry(boost::json::serialize(boost::json::object{
+        {"kind", "system"},
+        {"action", "audit.recovered"},
+        {"detail", boost::json::object{{"dropped_bytes", log->recovered_bytes_}, {"at", log->recovered_at_}}}}));
+    ++log->queued_records_;
+  }
   log->io_ = std::thread([p = log.get()] { p->IoLoop(); });
-  log->framer_ = std::thread([p = log.get()] { p->FramerLoop(); });
   return log;
 }
 
@@ -71,12 +80,13 @@ absl::Status AuditLog::OpenSegment(uint64_t first_seq, bool create) {
   const std::string path = absl::StrCat(options_.dir, "/", SegmentName(first_seq));
   if (fd_ >= 0) ::close(fd_);
   if (index_fd_ >= 0) ::close(index_fd_);
-  fd_ = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC | (create ? O_CREAT | O_EXCL : 0), 0600);
+  fd_ = ::open(path.c_str(), O_WRONLY | O_CLOEXEC | (create ? O_CREAT | O_EXCL : 0), 0600);
   if (fd_ < 0) return Errno("open", path);
   // Not synced: a lost or stale index only makes readers scan the segment.
   index_fd_ = ::open(absl::StrCat(options_.dir, "/", IndexName(first_seq)).c_str(),
                      O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | (create ? O_TRUNC : 0), 0600);
   if (create) {
+    write_off_ = file_end_ = kSegmentMagic.size();
     if (absl::Status s = WriteAll(fd_, kSegmentMagic, path); !s.ok()) return s;
     if (::fdatasync(fd_) != 0) return Errno("sync", path);
     if (absl::Status s = SyncDir(options_.dir); !s.ok()) return s;
@@ -110,6 +120,7 @@ absl::Status AuditLog::Recover() {
     std::string index;  // of the last segment, rebuilt from what it holds
     index_due_ = 0;
     while (off < data->size()) {
+      if (IsUnusedTail(*data, off)) break;  // zero-filled ahead of the records (format.h)
       RecordView r;
       size_t next = 0;
       absl::Status s = DecodeFrame(*data, off, &r, &next);
@@ -118,8 +129,8 @@ absl::Status AuditLog::Recover() {
         s = absl::DataLossError("sequence or chain mismatch");
       }
       if (!s.ok()) {
-        // Only a final frame cut short by a crash is repaired (one that reaches the end of the last
-        // segment and does not decode); damage before it is for `verify`.
+        // Only a final frame cut short by a crash is repaired (one that does not decode and after
+        // which the last segment holds nothing but zeros); damage before it is for `verify`.
         bool torn = false;
         if (last && !decoded) {
           const size_t left = data->size() - off;
@@ -128,7 +139,8 @@ absl::Status AuditLog::Recover() {
             uint32_t len = 0;
             for (int i = 0; i < 4; ++i)
               len |= static_cast<uint32_t>(static_cast<unsigned char>((*data)[off + i])) << (8 * i);
-            torn = len > kMaxPayloadBytes || left - kFrameHeaderBytes <= len;
+            torn = len > kMaxPayloadBytes || left - kFrameHeaderBytes <= len ||
+                   IsUnusedTail(*data, off + kFrameHeaderBytes + len);
           }
         }
         if (!torn) {
@@ -137,7 +149,9 @@ absl::Status AuditLog::Recover() {
                            "; run `mandate audit verify` (the server will not append to a damaged log)"));
         }
         if (::truncate(seg->path.c_str(), static_cast<off_t>(off)) != 0) return Errno("truncate", seg->path);
-        recovered_bytes_ = data->size() - off;
+        size_t end = data->size();  // without the zero-filled space after the torn frame
+        while (end > off + 1 && (*data)[end - 1] == 0) --end;
+        recovered_bytes_ = end - off;
         recovered_at_ = absl::StrCat(seg->name, " offset ", off);
         break;
       }
@@ -152,6 +166,7 @@ absl::Status AuditLog::Recover() {
       off = next;
     }
     if (last) {
+      write_off_ = off;
       if (!found_end) next_seq_ = seg->first_seq;
       const std::string index_path = absl::StrCat(options_.dir, "/", IndexName(seg->first_seq));
       absl::StatusOr<std::string> old_index = ReadWholeFile(index_path);
@@ -168,32 +183,40 @@ absl::Status AuditLog::Recover() {
   if (absl::Status s = OpenSegment(last.first_seq, false); !s.ok()) return s;
   struct stat st;
   if (::fstat(fd_, &st) != 0) return Errno("stat", last.path);
-  segment_size_ = static_cast<uint64_t>(st.st_size);
+  file_end_ = static_cast<uint64_t>(st.st_size);
+  segment_size_ = write_off_;
   return absl::OkStatus();
 }
 
 void AuditLog::Append(std::vector<std::string> entries, Done done) {
+  Enqueue(std::move(entries), std::move(done), /*direct=*/false);
+}
+
+void AuditLog::Enqueue(std::vector<std::string> entries, Done done, bool direct) {
   if (entries.empty()) {
     if (done) done(absl::OkStatus());
     return;
   }
+  absl::Status refused;
   bool answer_now = false;
-  absl::Status now_status;
+  bool wake = false;
   {
     std::lock_guard<std::mutex> l(mu_);
     if (closing_ || !broken_.ok()) {
       answer_now = true;
-      now_status = closing_ ? absl::UnavailableError("the audit log is closed") : broken_;
+      refused = closing_ ? absl::UnavailableError("the audit log is closed") : broken_;
     } else {
       const size_t n = entries.size();
-      const bool early = options_.durability == Durability::kAsync && queued_records_ + n <= options_.async_max_pending;
+      answer_now = !direct && options_.durability == Durability::kAsync &&
+                   queued_records_ + n <= options_.async_max_pending;
       queued_records_ += n;
-      queue_.push_back(Batch{std::move(entries), early ? Done() : std::move(done)});
-      answer_now = early;
+      for (std::string& e : entries) AddEntry(std::move(e));
+      if (!answer_now && done) group_.batches.push_back(Batch{std::move(done), direct});
+      wake = WakeIo(/*urgent=*/!answer_now);
     }
   }
-  cv_.notify_one();
-  if (answer_now && done) done(now_status);
+  if (wake) cv_.notify_one();
+  if (answer_now && done) done(refused);
 }
 
 absl::Status AuditLog::AppendAndWait(std::vector<std::string> entries) {
@@ -201,22 +224,22 @@ absl::Status AuditLog::AppendAndWait(std::vector<std::string> entries) {
   std::condition_variable cv;
   bool finished = false;
   absl::Status result;
-  {
-    std::lock_guard<std::mutex> l(mu_);
-    if (closing_) return absl::UnavailableError("the audit log is closed");
-    if (!broken_.ok()) return broken_;
-    queued_records_ += entries.size();
-    queue_.push_back(Batch{std::move(entries), [&](absl::Status s) {
-                             std::lock_guard<std::mutex> g(m);
-                             result = s;
-                             finished = true;
-                             cv.notify_one();
-                           }});
-  }
-  cv_.notify_one();
+  Enqueue(std::move(entries),
+          [&](absl::Status s) {
+            std::lock_guard<std::mutex> g(m);
+            result = s;
+            finished = true;
+            cv.notify_one();
+          },
+          /*direct=*/true);
   std::unique_lock<std::mutex> g(m);
   cv.wait(g, [&] { return finished; });
   return result;
+}
+
+void AuditLog::SetCompletionRunner(Runner run) {
+  std::lock_guard<std::mutex> l(mu_);
+  runner_ = std::move(run);
 }
 
 int AuditLog::Subscribe(Subscriber s) {
@@ -250,6 +273,42 @@ void AuditLog::AddRecord(RecordType type, std::string body, int64_t time_us) {
   ++next_seq_;
 }
 
+void AuditLog::AddEntry(std::string body) {
+  if (group_.entries == 0) group_since_ = std::chrono::steady_clock::now();
+  last_time_us_ = std::max(last_time_us_, NowMicros());
+  AddRecord(RecordType::kEntry, std::move(body), last_time_us_);
+  ++group_.entries;
+  if (++since_checkpoint_ >= options_.checkpoint_records) AddCheckpoint();
+}
+
+void AuditLog::Recycle(Group& g) {
+  if (!g.chunks.empty()) {
+    g.chunks.resize(1);
+    g.chunks[0].create = false;
+    g.chunks[0].first_seq = 0;
+    g.chunks[0].frames.clear();
+    g.chunks[0].index.clear();
+  }
+  g.batches.clear();
+  if (g.written.use_count() == 1) {
+    g.written->clear();
+  } else {
+    g.written.reset();  // a subscriber keeps it
+  }
+  g.entries = 0;
+  g.checkpoints.clear();
+}
+
+bool AuditLog::WakeIo(bool urgent) {
+  // Not when it is busy: it looks at the group again before it sleeps.
+  if (!io_idle_) return false;
+  if (!urgent && group_.entries < kAsyncWriteRecords && io_deadline_ <= group_since_ + options_.async_write_delay) {
+    return false;  // it wakes by itself in time
+  }
+  io_idle_ = false;  // one wake-up is enough
+  return true;
+}
+
 void AuditLog::AddCheckpoint() {
   Checkpoint cp;
   cp.seq = next_seq_ - 1;
@@ -268,13 +327,13 @@ absl::Status AuditLog::WriteChunks(std::vector<Chunk>& chunks) {
     if (c.create) {
       // The full segment reaches the disk before the next one exists, so a crash never leaves a
       // hole in the middle of the chain.
+      if (absl::Status s = TrimSegment(); !s.ok()) return s;
       if (absl::Status s = Sync(); !s.ok()) return s;
       if (absl::Status s = OpenSegment(c.first_seq, /*create=*/true); !s.ok()) return s;
     }
     if (c.frames.empty()) continue;
-    if (absl::Status s = WriteAll(fd_, c.frames, options_.dir); !s.ok()) return s;
+    if (absl::Status s = WriteFrames(c.frames); !s.ok()) return s;
     stats_bytes_ += c.frames.size();
-    unsynced_ = true;
     // After the frames it points at. A failed index write only costs readers a scan: stop writing
     // this segment's index rather than leave a gap in it.
     if (index_fd_ >= 0 && !c.index.empty() && !WriteAll(index_fd_, c.index, options_.dir).ok()) {
@@ -282,6 +341,32 @@ absl::Status AuditLog::WriteChunks(std::vector<Chunk>& chunks) {
       index_fd_ = -1;
     }
   }
+  return absl::OkStatus();
+}
+
+absl::Status AuditLog::WriteFrames(std::string_view frames) {
+  if (absl::Status s = WriteAll(fd_, frames, options_.dir, static_cast<off_t>(write_off_)); !s.ok()) return s;
+  write_off_ += frames.size();
+  if (write_off_ + kPreallocBytes / 2 > file_end_) {
+    // Fill the next stretch with zeros now; its metadata reaches the disk with this group's sync.
+    static const std::string zeros(64 << 10, '\0');
+    const uint64_t end = std::max(write_off_, std::min(write_off_ + kPreallocBytes, options_.segment_bytes));
+    for (uint64_t at = std::max(file_end_, write_off_); at < end;) {
+      const std::string_view chunk(zeros.data(), std::min<uint64_t>(zeros.size(), end - at));
+      if (absl::Status s = WriteAll(fd_, chunk, options_.dir, static_cast<off_t>(at)); !s.ok()) return s;
+      at += chunk.size();
+    }
+    file_end_ = std::max(file_end_, end);
+  }
+  unsynced_ = true;
+  return absl::OkStatus();
+}
+
+absl::Status AuditLog::TrimSegment() {
+  if (file_end_ == write_off_) return absl::OkStatus();
+  if (::ftruncate(fd_, static_cast<off_t>(write_off_)) != 0) return Errno("truncate a segment in", options_.dir);
+  file_end_ = write_off_;
+  unsynced_ = true;
   return absl::OkStatus();
 }
 
@@ -308,122 +393,82 @@ absl::Status AuditLog::AppendCheckpointFile(const Checkpoint& cp) {
   return s;
 }
 
-void AuditLog::FramerLoop() {
-  std::unique_lock<std::mutex> l(mu_);
-  if (recovered_bytes_ > 0) {
-    // Part of a record was being written when the process died; the rest of the chain is intact.
-    queue_.push_front(
-        Batch{{boost::json::serialize(boost::json::object{
-                  {"kind", "system"},
-                  {"action", "audit.recovered"},
-                  {"detail", boost::json::object{{"dropped_bytes", recovered_bytes_}, {"at", recovered_at_}}}})},
-              Done()});
-    ++queued_records_;
-  }
-  for (;;) {
-    if (queue_.empty() && !closing_) {
-      if (since_checkpoint_ == 0) {
-        cv_.wait(l, [&] { return !queue_.empty() || closing_; });
-      } else {
-        cv_.wait_until(l, last_checkpoint_ + options_.checkpoint_interval, [&] { return !queue_.empty() || closing_; });
-      }
-    }
-    std::deque<Batch> batches;
-    batches.swap(queue_);
-    const bool closing = closing_;
-    group_.status = broken_;
-    l.unlock();
-
-    if (group_.status.ok()) {
-      for (Batch& b : batches) {
-        for (std::string& e : b.entries) {
-          last_time_us_ = std::max(last_time_us_, NowMicros());
-          AddRecord(RecordType::kEntry, std::move(e), last_time_us_);
-          ++group_.entries;
-          if (++since_checkpoint_ >= options_.checkpoint_records) AddCheckpoint();
-        }
-      }
-      if (since_checkpoint_ > 0 &&
-          (closing || std::chrono::steady_clock::now() - last_checkpoint_ >= options_.checkpoint_interval)) {
-        AddCheckpoint();
-      }
-    } else {
-      for (const Batch& b : batches) group_.entries += b.entries.size();
-    }
-    group_.batches = std::move(batches);
-    group_.closing = closing;
-    {
-      std::lock_guard<std::mutex> g(io_mu_);
-      groups_.push_back(std::exchange(group_, Group{}));
-    }
-    io_cv_.notify_one();
-    if (closing) return;
-    l.lock();
-  }
-}
-
 void AuditLog::IoLoop() {
-  std::unique_lock<std::mutex> l(io_mu_);
+  using Clock = std::chrono::steady_clock;
+  const bool sync_mode = options_.durability == Durability::kSync;
+  std::unique_lock<std::mutex> l(mu_);
   for (;;) {
-    if (groups_.empty()) {
-      if (unsynced_) {
-        io_cv_.wait_until(l, last_sync_ + options_.async_sync_interval, [&] { return !groups_.empty(); });
+    // Sleep until something is due: a write (at once in sync mode or when someone waits), a
+    // checkpoint by time, or the periodic sync of async mode.
+    Clock::time_point now = Clock::now();
+    for (;;) {
+      if (closing_ || !group_.batches.empty()) break;
+      const bool framed = group_.entries > 0;
+      if (framed && (sync_mode || group_.entries >= kAsyncWriteRecords || now >= group_since_ + options_.async_write_delay)) break;
+      if (since_checkpoint_ > 0 && now >= last_checkpoint_ + options_.checkpoint_interval) break;
+      if (unsynced_ && now >= last_sync_ + options_.async_sync_interval) break;
+      io_deadline_ = Clock::time_point::max();
+      if (framed) io_deadline_ = std::min(io_deadline_, group_since_ + options_.async_write_delay);
+      if (since_checkpoint_ > 0) io_deadline_ = std::min(io_deadline_, last_checkpoint_ + options_.checkpoint_interval);
+      if (unsynced_) io_deadline_ = std::min(io_deadline_, last_sync_ + options_.async_sync_interval);
+      io_idle_ = true;
+      if (io_deadline_ == Clock::time_point::max()) {
+        cv_.wait(l);
       } else {
-        io_cv_.wait(l, [&] { return !groups_.empty(); });
+        cv_.wait_until(l, io_deadline_);
       }
+      io_idle_ = false;
+      now = Clock::now();
     }
-    std::deque<Group> groups;
-    groups.swap(groups_);
+    const bool closing = closing_;
+    if (since_checkpoint_ > 0 && (closing || now - last_checkpoint_ >= options_.checkpoint_interval)) AddCheckpoint();
+    Group g = std::exchange(group_, std::move(spare_));
+    absl::Status status = broken_;  // not OK: nothing more is written, the callers get this
+    const Runner runner = g.batches.empty() ? Runner() : runner_;
     l.unlock();
 
     // Everything framed so far is written, then synced with one fdatasync (group commit).
-    absl::Status status;
-    bool closing = false;
-    bool checkpoints = false;
-    for (Group& g : groups) {
-      if (status.ok()) status = g.status.ok() ? WriteChunks(g.chunks) : g.status;
-      closing |= g.closing;
-      checkpoints |= !g.checkpoints.empty();
-    }
-    if (status.ok() && (options_.durability == Durability::kSync || closing || checkpoints ||
-                        std::chrono::steady_clock::now() - last_sync_ >= options_.async_sync_interval)) {
+    if (status.ok()) status = WriteChunks(g.chunks);
+    if (status.ok() && closing) status = TrimSegment();  // a closed log has no zero-filled tail
+    if (status.ok() && (sync_mode || closing || !g.checkpoints.empty() ||
+                        Clock::now() - last_sync_ >= options_.async_sync_interval)) {
       status = Sync();
     }
-    uint64_t entries = 0;
-    uint64_t checkpoints_written = 0;
-    uint64_t last_seq = 0;
-    for (Group& g : groups) {
-      if (g.written != nullptr && !g.written->empty()) last_seq = std::max(last_seq, g.written->back().seq);
-      for (const Checkpoint& cp : g.checkpoints) {
-        if (status.ok()) status = AppendCheckpointFile(cp);
-      }
-      const absl::Status& result = g.status.ok() ? status : g.status;
-      for (Batch& b : g.batches) {
-        if (b.done) b.done(result);
-      }
-      entries += g.entries;
-      if (result.ok()) checkpoints_written += g.checkpoints.size();
+    for (const Checkpoint& cp : g.checkpoints) {
+      if (status.ok()) status = AppendCheckpointFile(cp);
     }
-    if (status.ok()) {
+    std::vector<Batch> posted;
+    for (Batch& b : g.batches) {
+      if (b.direct || runner == nullptr) {
+        b.done(status);
+      } else {
+        posted.push_back(std::move(b));
+      }
+    }
+    if (!posted.empty()) {
+      runner([posted = std::move(posted), status]() {
+        for (const Batch& b : posted) b.done(status);
+      });
+    }
+    const uint64_t last_seq = g.written != nullptr && !g.written->empty() ? g.written->back().seq : 0;
+    if (status.ok() && last_seq != 0) {
+      const std::shared_ptr<const std::vector<Written>> written = g.written;
       std::lock_guard<std::mutex> s(subscribers_mu_);
-      for (Group& g : groups) {
-        if (g.written == nullptr || !g.status.ok()) continue;
-        const std::shared_ptr<const std::vector<Written>> written = std::move(g.written);
-        for (const auto& [id, sub] : subscribers_) sub(written);
-      }
+      for (const auto& [id, sub] : subscribers_) sub(written);
     }
-    {
-      std::lock_guard<std::mutex> m(mu_);
-      if (!status.ok() && broken_.ok()) broken_ = status;
-      (status.ok() ? stats_.appended : stats_.failed) += entries;
-      queued_records_ -= entries;  // written (or failed): out of the async window
-      stats_.checkpoints += checkpoints_written;
-      if (status.ok()) stats_.last_seq = std::max(stats_.last_seq, last_seq);
-      stats_.syncs = syncs_;
-      stats_.bytes = stats_bytes_;
-    }
-    if (closing) return;
     l.lock();
+    if (!status.ok() && broken_.ok()) broken_ = status;
+    (status.ok() ? stats_.appended : stats_.failed) += g.entries;
+    queued_records_ -= g.entries;  // written (or failed): out of the async window
+    if (status.ok()) {
+      stats_.checkpoints += g.checkpoints.size();
+      stats_.last_seq = std::max(stats_.last_seq, last_seq);
+    }
+    stats_.syncs = syncs_;
+    stats_.bytes = stats_bytes_;
+    if (closing) return;
+    Recycle(g);
+    spare_ = std::move(g);
   }
 }
 
@@ -434,8 +479,7 @@ void AuditLog::Close() {
   }
   cv_.notify_one();
   std::lock_guard<std::mutex> l(close_mu_);
-  if (framer_.joinable()) framer_.join();  // its last group tells the I/O thread to finish
-  if (io_.joinable()) io_.join();
+  if (io_.joinable()) io_.join();  // it writes what is framed, seals it with a checkpoint and syncs
   if (fd_ >= 0) {
     ::close(fd_);
     fd_ = -1;

@@ -2,19 +2,22 @@
 // directory (format.h), with group commit, size-based segment rotation and signed checkpoints every
 // N records or T seconds.
 //
-// Two threads: the framer chains and frames records as they are queued (CPU only: JSON is already
-// serialized, so this is SHA-256, CRC and copying) and hands framed groups to the I/O thread, which
-// writes them, syncs and answers. While one fdatasync runs, the framer prepares what arrives, and
-// the next fdatasync starts as soon as the previous one ends, carrying everything framed meanwhile.
+// Callers chain and frame their own records (SHA-256, CRC and a copy, about a microsecond, under
+// one mutex), so that the only other thread is the I/O thread, which writes what was framed, syncs
+// and answers. It is woken only when it sleeps and something is due: a cross-thread wake-up costs
+// more than framing a record (a futex call and a context switch on each side), so under load most
+// records are framed while the previous write or fdatasync runs and are taken with the next one.
 //
 // Durability modes (docs/audit.md):
 //   kSync   Append's callback runs once the records are on disk (written and fdatasync'ed). Records
 //           that arrive while a sync runs are committed together with the next one, so throughput
-//           holds under load.
-//   kAsync  The callback runs at once. The I/O thread writes records within milliseconds and syncs
-//           at least every `async_sync_interval`; a process crash loses only records not yet
-//           written, a machine crash those not yet synced. At most `async_max_pending` records may
-//           wait: beyond that, callbacks wait for the write like in kSync (the window stays bounded).
+//           holds under load. The callbacks of one sync run together, through the completion
+//           runner when one is set (the server's I/O threads), else on the I/O thread.
+//   kAsync  The callback runs at once. The I/O thread writes records within `async_write_delay`
+//           (or at once when `kAsyncWriteRecords` are waiting) and syncs at least every
+//           `async_sync_interval`; a process crash loses only records not yet written, a machine
+//           crash those not yet synced. At most `async_max_pending` records may wait: beyond that,
+//           callbacks wait for the write like in kSync (the window stays bounded).
 // Either way the chain on disk stays verifiable: a torn final frame is cut off at the next Open.
 #ifndef MANDATE_AUDIT_LOG_H_
 #define MANDATE_AUDIT_LOG_H_
@@ -22,7 +25,6 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
-#include <deque>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -46,6 +48,7 @@ struct LogOptions {
   uint64_t checkpoint_records = 10'000;
   std::chrono::milliseconds checkpoint_interval{10'000};
   std::chrono::milliseconds async_sync_interval{200};
+  std::chrono::milliseconds async_write_delay{5};
   size_t async_max_pending = 65'536;
   std::string signing_key;  // private key path; default <dir>/signing-key.pem, generated when missing
 };
@@ -76,11 +79,19 @@ class AuditLog {
   ~AuditLog();  // Close()
 
   using Done = std::function<void(absl::Status)>;
-  // Queues entries (each a serialized JSON object without "seq"/"ts"; the log adds those) and calls
-  // `done` as the durability mode says, from the writer thread or the calling thread. Never blocks.
+  // Chains and frames entries (each a serialized JSON object without "seq"/"ts"; the log adds those)
+  // and calls `done` as the durability mode says: from the calling thread (async, or when the log
+  // is closed or broken), else once written. Never waits for the disk.
   void Append(std::vector<std::string> entries, Done done);
-  // Appends and waits for the records to be on disk, whatever the mode.
+  // Appends and waits for the records to be on disk, whatever the mode; `done` of these runs on the
+  // I/O thread, never through the completion runner, so it may be called from the runner's threads.
   absl::Status AppendAndWait(std::vector<std::string> entries);
+
+  // Where the callbacks of written records run: `run` gets one function per write that calls all of
+  // them (the server posts it to its I/O threads, so that one wake-up answers a whole group).
+  // Null: on the I/O thread. Set it before it is needed and clear it before its threads stop.
+  using Runner = std::function<void(std::function<void()>)>;
+  void SetCompletionRunner(Runner run);
 
   // Called on the I/O thread with each group of records once written (and, in kSync, synced); keep
   // it short. The group is shared, not copied: keep the pointer to use it later.
@@ -97,9 +108,10 @@ class AuditLog {
   const PublicKey& public_key() const { return signer_.public_key(); }
 
  private:
+  // A caller waiting for its records to be written.
   struct Batch {
-    std::vector<std::string> entries;
-    Done done;  // null when already answered (async)
+    Done done;
+    bool direct = false;  // AppendAndWait: answered on the I/O thread
   };
   // Framed records for one segment file.
   struct Chunk {
@@ -108,33 +120,44 @@ class AuditLog {
     std::string frames;
     std::string index;  // entries for the segment's .idx (format.h)
   };
-  // What the framer hands to the I/O thread: records to write, in order, and who waits for them.
+  // Records framed and not yet taken by the I/O thread, in order, and who waits for them.
   struct Group {
     std::vector<Chunk> chunks;
-    std::deque<Batch> batches;
+    std::vector<Batch> batches;
     std::shared_ptr<std::vector<Written>> written;
     uint64_t entries = 0;
     std::vector<Checkpoint> checkpoints;  // framed in `chunks`; listed in checkpoints.jsonl once synced
-    absl::Status status;                  // not OK: nothing of it is written, the callers get this
-    bool closing = false;                 // the last group: sync, answer, stop
   };
+  // In async mode the I/O thread is woken as soon as this many entries wait, whatever the delay.
+  static constexpr uint64_t kAsyncWriteRecords = 512;
 
   AuditLog(LogOptions options, Signer signer);
   absl::Status Recover();
   absl::Status OpenSegment(uint64_t first_seq, bool create);
-  void FramerLoop();
+  void Enqueue(std::vector<std::string> entries, Done done, bool direct);
   void IoLoop();
+  // With mu_ held: frames an entry, then a checkpoint when one is due by count.
+  void AddEntry(std::string body);
   // Frames one record into the current group; starts a new segment first when this one is full.
   void AddRecord(RecordType type, std::string body, int64_t time_us);
   void AddCheckpoint();
+  // With mu_ held, after framing: whether the I/O thread sleeps and must be woken for the group.
+  bool WakeIo(bool urgent);
+  // Empties a written group but keeps its buffers' capacity: a group commit of tens of records
+  // grows buffers of tens of kilobytes, and allocating them anew each time costs more than framing.
+  static void Recycle(Group& g);
   // Writes the chunks of `g` (I/O thread).
   absl::Status WriteChunks(std::vector<Chunk>& chunks);
+  // Writes at write_off_ and keeps at least the next kPreallocBytes of the segment zero-filled.
+  absl::Status WriteFrames(std::string_view frames);
+  // Cuts the zero-filled space off the current segment (when it is full, and at Close).
+  absl::Status TrimSegment();
   absl::Status Sync();
   absl::Status AppendCheckpointFile(const Checkpoint& cp);
 
   const LogOptions options_;
   Signer signer_;
-  // Framer state (and Recover's, before the threads start).
+  // Framer state, under mu_ (and Recover's, before the thread starts).
   uint64_t segment_size_ = 0;  // the current segment's size once everything framed is written
   uint64_t index_due_ = 0;     // the offset from which the next record gets an index entry
   uint64_t next_seq_ = 1;
@@ -142,35 +165,36 @@ class AuditLog {
   uint64_t since_checkpoint_ = 0;
   std::chrono::steady_clock::time_point last_checkpoint_;
   int64_t last_time_us_ = 0;
-  Group group_;                   // being framed
+  Group group_;                   // framed, not yet taken by the I/O thread
+  Group spare_;                   // the last group written, emptied: its buffers are reused
+  std::chrono::steady_clock::time_point group_since_;  // when its first entry was framed
   uint64_t recovered_bytes_ = 0;  // cut off a torn final frame at Open
   std::string recovered_at_;
   // I/O thread state.
   int fd_ = -1;
   int index_fd_ = -1;  // the current segment's .idx; -1 after a failed write (readers then scan)
+  uint64_t write_off_ = 0;  // where the next frames go in the current segment
+  uint64_t file_end_ = 0;   // its size: zeros from write_off_ on (format.h)
   bool unsynced_ = false;
   std::chrono::steady_clock::time_point last_sync_;
   uint64_t syncs_ = 0;
   uint64_t stats_bytes_ = 0;
 
-  mutable std::mutex mu_;  // guards the queue, closing_, broken_ and stats_
-  std::condition_variable cv_;
-  std::deque<Batch> queue_;
-  size_t queued_records_ = 0;  // appended and not yet written: queued, being framed or waiting for I/O
+  mutable std::mutex mu_;  // guards the framer state, what follows and stats_
+  std::condition_variable cv_;  // wakes the I/O thread
+  size_t queued_records_ = 0;   // appended and not yet written
   bool closing_ = false;
+  bool io_idle_ = false;  // the I/O thread waits on cv_ ...
+  std::chrono::steady_clock::time_point io_deadline_;  // ... until then (max: until woken)
   absl::Status broken_;  // sticky I/O error
+  Runner runner_;
   LogStats stats_;
-
-  std::mutex io_mu_;  // guards groups_
-  std::condition_variable io_cv_;
-  std::deque<Group> groups_;
 
   std::mutex subscribers_mu_;  // held while subscribers run (never together with mu_)
   std::vector<std::pair<int, Subscriber>> subscribers_;
   int next_subscriber_ = 1;
   std::mutex close_mu_;
   std::thread io_;
-  std::thread framer_;
 };
 
 }  // namespace mandate::audit

@@ -71,6 +71,7 @@ absl::StatusOr<VerifyReport> Verify(const std::string& dir, const PublicKey* giv
     }
     size_t off = kSegmentMagic.size();
     while (off < data->size()) {
+      if (IsUnusedTail(*data, off)) break;  // zero-filled ahead of the records (format.h)
       RecordView r;
       size_t next = 0;
       if (absl::Status s = DecodeFrame(*data, off, &r, &next); !s.ok()) {

@@ -99,13 +99,14 @@ void Api::RecordAndRespond(Call& call, int status, const json::value& body, doub
     }
     bodies.push_back(writer.Serialize(e));
   }
-  auto pending = std::make_shared<Response>(std::move(res));
-  options_.audit_log->Append(std::move(bodies), [respond = call.respond, pending,
-                                                 rid = call.request_id](absl::Status s) {
+  // The call ends here: its responder and answer move into the callback (one allocation).
+  options_.audit_log->Append(std::move(bodies), [respond = std::move(call.respond), res = std::move(res)](
+                                                    absl::Status s) mutable {
     if (!s.ok()) {
       // Fail closed: an answer whose record cannot be kept is not given.
+      const std::string rid(res["X-Request-ID"]);
       spdlog::error("request {}: audit log: {}", rid, s.ToString());
-      Response err{http::status::service_unavailable, pending->version()};
+      Response err{http::status::service_unavailable, res.version()};
       err.set(http::field::content_type, "application/json");
       err.set("X-Request-ID", rid);
       err.set("Retry-After", "1");
@@ -113,7 +114,7 @@ void Api::RecordAndRespond(Call& call, int status, const json::value& body, doub
           json::object{{"message", absl::StrCat("the audit log cannot record this request: ", s.message())}});
       return respond(std::move(err));
     }
-    respond(std::move(*pending));
+    respond(std::move(res));
   });
 }
 

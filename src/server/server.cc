@@ -9,6 +9,7 @@
 #include <optional>
 #include <sstream>
 
+#include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/json.hpp>
 #include <spdlog/sinks/stdout_color_sinks.h>
@@ -171,6 +172,12 @@ absl::Status RunServer(const ServerConfig& config) {
   HttpServer http(http_options, [&api_ptr](Request request, Respond respond) {
     api_ptr->Handle(std::move(request), std::move(respond));
   });
+  if (audit_log != nullptr) {
+    // The answers a sync covers are sent by one function posted to the I/O threads, not by one
+    // cross-thread wake-up each (docs/audit.md).
+    audit_log->SetCompletionRunner(
+        [&ioc = http.io_context()](std::function<void()> run) { boost::asio::post(ioc, std::move(run)); });
+  }
   // The MCP gateway, when upstreams are configured (src/mcp/, docs/mcp-gateway.md).
   std::unique_ptr<mcp::Gateway> mcp_gateway;
   if (config.mcp.enabled()) {
@@ -252,6 +259,7 @@ absl::Status RunServer(const ServerConfig& config) {
   // The gateway's threads may still audit and decide: stop them while the API and the log live.
   mcp_gateway.reset();
   if (audit_log != nullptr) {
+    audit_log->SetCompletionRunner(nullptr);  // the I/O threads have stopped
     // Sealed with a final checkpoint by Close().
     audit_log->AppendAndWait({boost::json::serialize(
         boost::json::object{{"kind", "system"}, {"action", "server.stop"}, {"revision", service->revision()}})})

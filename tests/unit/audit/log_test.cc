@@ -272,6 +272,68 @@ TEST_F(AuditLogTest, TornTailIsCutOffAtOpenAndRecorded) {
   f.action = "audit.recovered";
   EXPECT_EQ(QueryNewestFirst(dir_, f, 10)->size(), 1u);
 }
+// The segment being written is zero-filled ahead of its records (format.h). A copy taken while the
+// log is open is what a crash leaves: it verifies, reopens where the records end, cuts a torn
+// frame before the zeros, and non-zero bytes after the records' end are named.
+TEST_F(AuditLogTest, ZeroFilledTailOfALiveSegment) {
+  LogOptions o = Options();
+  o.segment_bytes = 1 << 20;
+  const std::string copy = dir_ + ".crash";
+  {
+    auto log = AuditLog::Open(o);
+    ASSERT_TRUE(log.ok());
+    for (int i = 0; i < 5; ++i) ASSERT_TRUE((*log)->AppendAndWait({"{\"kind\":\"decision\"}"}).ok());
+    fs::copy(dir_, copy);
+    (*log)->Close();
+  }
+  // Where the records of a segment end.
+  auto records_end = [&](const std::string& path) {
+    const std::string bytes = *ReadWholeFile(path);
+    RecordView r;
+    size_t next = 0;
+    EXPECT_TRUE(DecodeFrame(bytes, Frames(path).back(), &r, &next).ok());
+    return next;
+  };
+  const SegmentFile closed = Segments().back();
+  EXPECT_EQ(fs::file_size(closed.path), records_end(closed.path));  // closed: no tail
+  fs::remove_all(dir_);
+  fs::rename(copy, dir_);
+  const SegmentFile live = Segments().back();
+  const std::string data = *ReadWholeFile(live.path);
+  const size_t end = records_end(live.path);
+  ASSERT_GT(data.size(), end + kFrameHeaderBytes);  // zero-filled ahead
+  EXPECT_TRUE(IsUnusedTail(data, end));
+  VerifyReport r = MustVerify();
+  EXPECT_FALSE(r.problem) << r.problem->ToString();
+  EXPECT_EQ(r.records, 5u);
+
+  {  // Non-zero bytes after the end of the records: named.
+    std::string bad = data;
+    bad[end + 100] = 'x';
+    Rewrite(live.path, bad);
+    r = MustVerify();
+    ASSERT_TRUE(r.problem);
+    EXPECT_EQ(r.problem->offset, end);
+    Rewrite(live.path, data);
+  }
+  {  // A frame torn by the crash before the zeros: cut at Open and recorded; the chain goes on.
+    std::string torn = data;
+    const std::string partial("\x40\x00\x00\x00garbage", 11);
+    torn.replace(end, partial.size(), partial);
+    Rewrite(live.path, torn);
+    EXPECT_TRUE(MustVerify().problem);
+    Write(1, o);
+    r = MustVerify();
+    EXPECT_FALSE(r.problem) << r.problem->ToString();
+    Filter f;
+    f.action = "audit.recovered";
+    auto found = QueryNewestFirst(dir_, f, 10);
+    ASSERT_TRUE(found.ok());
+    ASSERT_EQ(found->size(), 1u);
+    EXPECT_THAT((*found)[0].json, HasSubstr("\"dropped_bytes\":11"));
+  }
+}
+
 
 TEST_F(AuditLogTest, AsyncModeAnswersAtOnceAndFollowerSeesRecords) {
   LogOptions o = Options();
