@@ -263,6 +263,10 @@ absl::Status ReadAuditTable(const std::string& path, const toml::table& t, Confi
       double v = 0;
       s = r.Seconds(&v);
       c->log.async_sync_interval = std::chrono::milliseconds(static_cast<int64_t>(v * 1000));
+    } else if (k == "async_write_seconds") {
+      double v = 0;
+      s = r.Seconds(&v);
+      c->log.async_write_delay = std::chrono::milliseconds(static_cast<int64_t>(v * 1000));
     } else if (k == "async_max_pending") {
       s = r.Int(&c->log.async_max_pending, 1, 100'000'000);
     } else if (k == "signing_key") {
