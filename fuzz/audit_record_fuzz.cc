@@ -17,6 +17,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   filter.decision = "deny";
   size_t offset = 0;
   while (offset < input.size()) {
+    if (mandate::audit::IsUnusedTail(input, offset)) break;  // as the readers do
     mandate::audit::RecordView r;
     size_t next = 0;
     if (!mandate::audit::DecodeFrame(input, offset, &r, &next).ok()) break;
