@@ -186,12 +186,13 @@ absl::Status RunServer(const ServerConfig& config) {
     o.data_dir = config.data_dir;
     o.snapshot = [&service] { return service->snapshot(); };
     o.agents = &service->agents();
+    o.io = &http.io_context();  // plain http upstreams are called from the I/O threads
     o.is_admin = [admin = KeyRing(keys)](std::optional<std::string_view> authorization) {
       absl::StatusOr<Role> role = admin.Authenticate(authorization);
       return role.ok() && *role == Role::kAdmin;
     };
     if (audit_log != nullptr) {
-      o.audit = [log = audit_log.get()](std::string entry) { log->Append({std::move(entry)}, [](absl::Status) {}); };
+      o.audit = [log = audit_log.get()](std::string entry) { log->Append({std::move(entry)}, nullptr); };
     }
     o.approval_audit = [&api_ptr](const std::vector<agents::ApprovalEvent>& events) {
       if (api_ptr != nullptr) api_ptr->AuditApprovalSteps("MCP elicitation/create", events);
