@@ -20,7 +20,7 @@ help:
 	@echo "make test     install deps, build (Release) and run every test with ctest"
 	@echo "make build    Release build in $(RELEASE)"
 	@echo "make bench    build and run the benchmarks in bench/"
-	@echo "make bench-compare  Mandate against Casbin, Cedar, Oso and Cerbos in one run (bench/compare, ~5 min)"
+	@echo "make bench-compare  Mandate against Casbin, Cedar, Oso and Cerbos in one run (bench/compare, ~7 min)"
 	@echo "make fuzz     clang + libFuzzer + ASan/UBSan build in build/fuzz; each target runs FUZZ_SECONDS=$(FUZZ_SECONDS)"
 	@echo "make asan     Debug ASan/UBSan build of the unit tests in build/asan, then run them"
 	@echo "make format   clang-format every source file (format-check: only report)"
