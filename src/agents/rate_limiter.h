@@ -27,6 +27,8 @@ struct RateRule {
 
 struct RateVerdict {
   bool allowed = true;
+  // When allowed: the time the request was counted at (see Acquire).
+  int64_t at_ms = 0;
   // When refused: the rule that is full and the whole seconds until it has room again (>= 1).
   RateRule rule;
   int64_t retry_after_seconds = 0;
@@ -37,7 +39,9 @@ class RateLimiter {
   // If every rule has room in the window ending at `now_ms` (a monotonic clock in milliseconds),
   // records one request in each rule's (actor, bucket) log and returns allowed; otherwise records
   // nothing and names the first full rule. A window holds the requests at times t with
-  // now_ms - window < t <= now_ms, so no window of that length ever holds more than `max`.
+  // now_ms - window < t <= now_ms, so no window of that length ever holds more than `max` of the
+  // times counted. A caller reads its clock before it gets here, so it may arrive after requests
+  // with later times were counted: it is then taken to arrive at the latest of those times.
   RateVerdict Acquire(const std::string& actor, const std::vector<RateRule>& rules, int64_t now_ms);
 
   // Number of (actor, bucket) logs held (for tests and metrics).

@@ -262,7 +262,10 @@ TEST_F(AgentsTest, CompletingATaskRevokesAllItsGrantsAtOnceAndForGood) {
 TEST_F(AgentsTest, TaskCompletionRacingWithChecksNeverAllowsAfterItReturns) {
   Insert({F("has_role", {V("User", "alice"), V("String", "viewer"), kAccount})});
   ASSERT_TRUE(agents_->Grant({F("has_role", {kBot, V("String", "viewer"), kAccount})}, "race", std::nullopt).ok());
+  // `completed` is set (seq_cst) only after CompleteTask returned, so a check that read it as true
+  // before it started began after CompleteTask returned: it must not be allowed.
   std::atomic<bool> completed{false};
+  std::atomic<int> allowed_before{0};
   std::atomic<int> allowed_after{0};
   std::atomic<int> checks{0};
   std::vector<std::thread> threads;
@@ -272,14 +275,17 @@ TEST_F(AgentsTest, TaskCompletionRacingWithChecksNeverAllowsAfterItReturns) {
         const bool done_before = completed.load();
         const CheckResult r = Check(Request(kBot, {V("User", "alice")}));
         ++checks;
-        if (done_before && r.allowed) ++allowed_after;
+        if (r.allowed) ++(done_before ? allowed_after : allowed_before);
       }
     });
   }
   while (checks.load() < 200) std::this_thread::yield();
-  ASSERT_TRUE(agents_->CompleteTask("race").ok());
+  const absl::Status done = agents_->CompleteTask("race").status();
   completed = true;
-  for (auto& t : threads) t.join();
+  for (auto& t : threads) t.join();  // before any ASSERT: a running std::thread must not be destroyed
+  ASSERT_TRUE(done.ok()) << done;
+  // The 200 checks that ended before CompleteTask began were allowed: checks did race the grant.
+  EXPECT_GE(allowed_before.load(), 200);
   EXPECT_EQ(allowed_after.load(), 0);
 }
 
@@ -320,10 +326,12 @@ TEST(RateLimiterTest, NeverMoreThanMaxInAnyWindowUnderConcurrency) {
   for (int t = 0; t < 8; ++t) {
     threads.emplace_back([&, t] {
       for (int i = 0; i < 400; ++i) {
-        const int64_t at = now.fetch_add(1 + (i + t) % 3);  // a shared, advancing clock (ms)
-        if (limiter.Acquire("Agent:x", rules, at).allowed) {
+        // A shared, advancing clock (ms). A thread may be preempted between reading it and
+        // Acquire, so the limiter can see times out of order; it reports the time it counted.
+        const RateVerdict v = limiter.Acquire("Agent:x", rules, now.fetch_add(1 + (i + t) % 3));
+        if (v.allowed) {
           std::lock_guard<std::mutex> l(mu);
-          allowed_at.push_back(at);
+          allowed_at.push_back(v.at_ms);
         }
       }
     });
