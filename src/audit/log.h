@@ -22,7 +22,6 @@
 #ifndef MANDATE_AUDIT_LOG_H_
 #define MANDATE_AUDIT_LOG_H_
 
-#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <functional>
@@ -157,7 +156,7 @@ class AuditLog {
 
   const LogOptions options_;
   Signer signer_;
-  // Framer state, under mu_ (and Recover's, before the thread starts).
+  // Chain and framing state, under mu_ (and Recover's, before the thread starts).
   uint64_t segment_size_ = 0;  // the current segment's size once everything framed is written
   uint64_t index_due_ = 0;     // the offset from which the next record gets an index entry
   uint64_t next_seq_ = 1;
@@ -180,7 +179,7 @@ class AuditLog {
   uint64_t syncs_ = 0;
   uint64_t stats_bytes_ = 0;
 
-  mutable std::mutex mu_;  // guards the framer state, what follows and stats_
+  mutable std::mutex mu_;  // guards the chain and framing state, what follows and stats_
   std::condition_variable cv_;  // wakes the I/O thread
   size_t queued_records_ = 0;   // appended and not yet written
   bool closing_ = false;
