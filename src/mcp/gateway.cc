@@ -1224,12 +1224,23 @@ struct Gateway::Impl {
   void Decided(const std::shared_ptr<Exchange>& x, const std::shared_ptr<Session>& s, Upstream& up, const Message& m,
                const AuthzRequest& a, const std::string& target, const json::value* args, AuthzResult r,
                bool may_ask) {
-    std::vector<std::string> reasons;
-    for (const agents::Reason& reason : r.reasons) reasons.push_back(absl::StrCat(reason.code, ": ", reason.message));
-    json::object detail;
-    if (r.approval) detail["approval"] = r.approval->id;
-    Audit(s.get(), &s->principal, s->upstream, m.method, a.action, ToString(a.resource), a.arguments_digest,
-          r.allowed ? "allow" : r.approval_required ? "approval_required" : "deny", reasons, x->start, std::move(detail));
+    auto audit = [&] {
+      std::vector<std::string> reasons;
+      for (const agents::Reason& reason : r.reasons) reasons.push_back(absl::StrCat(reason.code, ": ", reason.message));
+      json::object detail;
+      if (r.approval) detail["approval"] = r.approval->id;
+      Audit(s.get(), &s->principal, s->upstream, m.method, a.action, ToString(a.resource), a.arguments_digest,
+            r.allowed ? "allow" : r.approval_required ? "approval_required" : "deny", reasons, x->start,
+            std::move(detail));
+    };
+    if (r.allowed && m.method != "resources/subscribe") {
+      // The call goes out first, its record right after (while the upstream works): the gateway
+      // never waits for the record to be on disk, so this order loses nothing, and the call does not
+      // wait for the record to be formatted and handed over.
+      Forward(x, s, up, m);
+      return audit();
+    }
+    audit();
     if (r.approval_required && r.approval) {
       if (may_ask && m.method == "tools/call" && x->accepts_sse && x->start_stream &&
           Declares(*s, "elicitation/create", json::object{})) {
@@ -1238,8 +1249,7 @@ struct Gateway::Impl {
       return NeedsApproval(*x, m, target, *r.approval);
     }
     if (!r.allowed) return Deny(*x, m, absl::StrCat("\"", target, "\""), r);
-    if (m.method == "resources/subscribe") return Subscribe(x, s, up, m, std::string(m.params.at("uri").as_string()));
-    Forward(x, s, up, m);
+    Subscribe(x, s, up, m, std::string(m.params.at("uri").as_string()));
   }
 
   // An approval_required decision: a tool call gets a tool error result the agent can read (what to
@@ -1684,7 +1694,7 @@ absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Create(Options options) {
   if (absl::Status s = impl->verifier.Start(); !s.ok()) return s;
   if (absl::Status s = impl->pins.Load(); !s.ok()) return s;
   for (const UpstreamConfig& u : impl->options.config.upstreams) {
-    impl->upstreams[u.name] = Upstream::Create(u);
+    impl->upstreams[u.name] = Upstream::Create(u, impl->options.io);
   }
   return std::unique_ptr<Gateway>(new Gateway(std::move(impl)));
 }

@@ -22,6 +22,7 @@
 #include <string_view>
 #include <vector>
 
+#include <boost/asio/io_context.hpp>
 #include <boost/beast/http/message.hpp>
 #include <boost/beast/http/string_body.hpp>
 
@@ -47,6 +48,9 @@ class Gateway {
     agents::Agents* agents = nullptr;  // must outlive the gateway
     // Whether an Authorization header carries an admin key of the server (tool pin approval).
     std::function<bool(std::optional<std::string_view> authorization)> is_admin;
+    // The server's I/O threads, if any: plain http upstreams are called from there without a thread
+    // hand-over (docs/mcp-gateway.md). They must have stopped, or outlive the gateway.
+    boost::asio::io_context* io = nullptr;
     // Receives one JSON audit entry per checked message (and per refused token); may be unset.
     std::function<void(std::string entry)> audit;
     // Receives the approval steps the gateway takes (a person deciding through elicitation), to be

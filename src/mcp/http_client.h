@@ -1,9 +1,11 @@
-// A small blocking HTTP/1.1 client (Boost.Beast, TLS through OpenSSL with peer verification) for
-// the gateway's outbound calls: Streamable HTTP upstreams, JWKS documents and OAuth token
-// endpoints. HttpFetch() uses a connection once; HttpConnectionPool keeps connections alive between
-// exchanges (an upstream's calls cost no TCP/TLS set-up each). Call both from worker threads, never
-// from the server's I/O threads. Each call blocks its thread, but never past the request's deadline:
-// a server that stalls mid-exchange (while connecting, or mid-response) costs at most `timeout`.
+// A small HTTP/1.1 client (Boost.Beast, TLS through OpenSSL with peer verification) for the
+// gateway's outbound calls: Streamable HTTP upstreams, JWKS documents and OAuth token endpoints.
+// HttpFetch() uses a connection once; HttpConnectionPool keeps connections alive between exchanges
+// (an upstream's calls cost no TCP/TLS set-up each). Both block the calling thread (call them from
+// worker threads, never from the server's I/O threads), but never past the request's deadline: a
+// server that stalls mid-exchange (while connecting, or mid-response) costs at most `timeout`.
+// AsyncHttpPool is the non-blocking variant for plain http, run on the server's I/O threads: the
+// gateway's calls to an upstream then cost no hand-over to another thread and back.
 #ifndef MANDATE_MCP_HTTP_CLIENT_H_
 #define MANDATE_MCP_HTTP_CLIENT_H_
 
@@ -12,11 +14,12 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
+
+#include <boost/asio/any_io_executor.hpp>
 
 #include "absl/status/statusor.h"
 
@@ -75,17 +78,40 @@ class HttpConnectionPool {
   uint64_t connections_opened() const;
 
   struct Connection;  // defined in http_client.cc
+  struct Idle;
 
  private:
-  std::unique_ptr<Connection> TakeIdle(const std::string& origin);
-  void PutIdle(const std::string& origin, std::unique_ptr<Connection> connection);
-  void DropIdle(const std::string& origin);
+  std::unique_ptr<Idle> idle_;
+};
 
-  const size_t max_idle_;
-  const std::chrono::milliseconds idle_timeout_;
-  mutable std::mutex mu_;
-  std::vector<std::pair<std::string, std::vector<std::unique_ptr<Connection>>>> idle_;  // by origin
-  uint64_t opened_ = 0;
+// HttpConnectionPool's exchanges without a blocking thread: each runs as asynchronous operations on
+// `executor`, whose threads also run the request's on_progress and `done` (neither may block). Only
+// plain http:// URLs (Supports()); `cancel` is not supported. Reuse, the idle timeout, the drain of
+// a response stopped early and the single retry of a request that provably did not reach the
+// server are as in HttpConnectionPool, except that `done` gets a response stopped early at once,
+// before the drain (the connection returns to the pool once that ends). Thread-safe. Exchanges in
+// flight keep what they need alive: the pool may be destroyed before they end (their `done` still
+// runs, on the executor, unless it is stopped).
+class AsyncHttpPool {
+ public:
+  using Done = std::function<void(absl::StatusOr<HttpResult> result)>;
+  AsyncHttpPool(boost::asio::any_io_executor executor, size_t max_idle_per_origin,
+                std::chrono::milliseconds idle_timeout = std::chrono::milliseconds(4'000));
+  ~AsyncHttpPool();
+  AsyncHttpPool(const AsyncHttpPool&) = delete;
+  AsyncHttpPool& operator=(const AsyncHttpPool&) = delete;
+
+  static bool Supports(std::string_view url);
+  // Starts an exchange; `done` runs exactly once, on the executor (or at once, before Fetch returns,
+  // for a URL it does not support).
+  void Fetch(HttpRequest request, Done done);
+  uint64_t connections_opened() const;
+
+  struct Connection;  // defined in http_client.cc
+  struct State;
+
+ private:
+  std::shared_ptr<State> state_;
 };
 
 // Percent-encodes for application/x-www-form-urlencoded.

@@ -12,6 +12,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <boost/json/parse.hpp>
@@ -589,17 +590,27 @@ class HttpUpstream final : public Upstream {
   // the tool runs), at most max_concurrency of them; everything else (the handshake, notifications,
   // answers to the upstream's own requests) goes through `control_`, so that an answer the upstream
   // waits for is never queued behind the requests that wait for it. The standalone stream has a
-  // thread of its own.
-  explicit HttpUpstream(UpstreamConfig config)
+  // thread of its own. With `io` (the server's I/O threads), requests to a plain http upstream
+  // run there instead, without holding a thread (see SendRequest).
+  HttpUpstream(UpstreamConfig config, boost::asio::io_context* io)
       : Upstream(std::move(config)),
+        io_(io),
         calls_(static_cast<size_t>(std::max(1, this->config().max_concurrency))),
         control_(2),
-        pool_(static_cast<size_t>(std::max(1, this->config().max_concurrency)) + 2) {}
+        pool_(static_cast<size_t>(std::max(1, this->config().max_concurrency)) + 2) {
+    if (io_ != nullptr && AsyncHttpPool::Supports(this->config().url)) {
+      async_ = std::make_unique<AsyncHttpPool>(io_->get_executor(),
+                                               static_cast<size_t>(std::max(1, this->config().max_concurrency)));
+    }
+  }
   ~HttpUpstream() override {
     Stop();
     StopListener();
     calls_.join();
     control_.join();
+    // Exchanges on the I/O threads end within their timeout (their callbacks use this object);
+    // once those threads stopped, none of their callbacks runs any more.
+    while (async_inflight_ > 0 && !io_->stopped()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
 
  protected:
@@ -612,8 +623,8 @@ class HttpUpstream final : public Upstream {
   }
   void Send(json::object message) override {
     const bool request = message.contains("method") && message.contains("id") && message.at("method") != "initialize";
-    boost::asio::post(request ? calls_ : control_,
-                      [this, message = std::move(message)]() mutable { Post(std::move(message)); });
+    if (request) return SendRequest(std::move(message));
+    boost::asio::post(control_, [this, message = std::move(message)]() mutable { Post(std::move(message)); });
   }
   void Disconnect() override {
     {
@@ -629,12 +640,20 @@ class HttpUpstream final : public Upstream {
   }
 
  private:
-  absl::StatusOr<std::string> Credential() {
+  // The Authorization header value ("" for none). `cached_only`: never fetch a token (that blocks);
+  // FailedPrecondition when one would have to be fetched.
+  absl::StatusOr<std::string> Credential(bool cached_only) {
     const UpstreamAuth& a = config().auth;
     if (a.kind == UpstreamAuth::Kind::kNone) return std::string();
     if (a.kind == UpstreamAuth::Kind::kBearer) return absl::StrCat("Bearer ", a.bearer_token);
-    std::lock_guard lock(token_mu_);
+    std::unique_lock lock(token_mu_, std::defer_lock);
+    if (cached_only) {
+      if (!lock.try_lock()) return absl::FailedPreconditionError("a token is being fetched");
+    } else {
+      lock.lock();
+    }
     if (!token_.empty() && Clock::now() < token_expiry_) return absl::StrCat("Bearer ", token_);
+    if (cached_only) return absl::FailedPreconditionError("no cached token");
     HttpRequest r;
     r.method = "POST";
     r.url = a.token_url;
@@ -672,8 +691,9 @@ class HttpUpstream final : public Upstream {
   // A request to the upstream's endpoint with the gateway's credential and, unless it starts a
   // session, the session's id (also stored in `*session`, "" when there is none yet) and protocol
   // version.
-  absl::StatusOr<HttpRequest> ToUpstream(std::string method, bool initialize, std::string* session) {
-    absl::StatusOr<std::string> credential = Credential();
+  absl::StatusOr<HttpRequest> ToUpstream(std::string method, bool initialize, std::string* session,
+                                         bool cached_credential_only = false) {
+    absl::StatusOr<std::string> credential = Credential(cached_credential_only);
     if (!credential.ok()) return credential.status();
     HttpRequest r;
     r.method = std::move(method);
@@ -696,45 +716,134 @@ class HttpUpstream final : public Upstream {
     token_.clear();
   }
 
-  void Post(json::object message) {
-    if (stopping()) return;
-    const auto deadline = Clock::now() + timeout();
-    const bool is_initialize = message.contains("method") && message.at("method") == "initialize";
-    const json::value id = message.contains("method") && message.contains("id") ? message.at("id") : json::value();
-    auto fail = [&](const std::string& why) {
-      if (is_initialize) {
-        OnDisconnected(why);
-        SleepUnless(std::chrono::milliseconds(1000), [this] { return stopping(); });
-        if (!stopping()) Connect();
-      } else if (!id.is_null()) {
-        OnMessage(MakeError(id, kUpstreamUnavailable, why));
-      }
-    };
-    std::string session;
-    absl::StatusOr<HttpRequest> r = ToUpstream("POST", is_initialize, &session);
-    if (!r.ok()) return fail(absl::StrCat("upstream \"", name(), "\": ", r.status().message()));
-    r->headers.emplace_back("Content-Type", "application/json");
-    r->headers.emplace_back("Accept", "application/json, text/event-stream");
-    r->body = json::serialize(message);
-
-    // SSE: messages are handed on as they arrive; the exchange ends at the awaited response.
+  // One POST of a message to the upstream: the request, and what reading its answer keeps.
+  struct Exchange {
+    bool is_initialize = false;
+    json::value id;  // null for notifications and responses
+    Clock::time_point deadline;
+    std::string session;  // the session id the request carried
     StreamState st;
     bool answered = false;
-    std::vector<json::object> early;
-    const std::optional<int64_t> related = id.is_null() ? std::nullopt : IntId(id);
-    r->on_progress = ReadEvents(&st, [&](Message m) {
-      const bool is_answer = m.kind == Message::Kind::kResponse && m.id == id;
-      if (is_initialize) {
-        early.push_back(std::move(m.raw));  // handled after the session id is known
+    std::vector<json::object> early;  // messages handled once the exchange ended
+    HttpRequest request;
+  };
+
+  // The POST of `message`; `*status` says why it cannot be sent. `on_io_thread`: it is about to run
+  // on the server's I/O threads, which must not block (an OAuth token is then only taken from the
+  // cache).
+  std::shared_ptr<Exchange> Prepare(const json::object& message, bool on_io_thread, absl::Status* status) {
+    auto x = std::make_shared<Exchange>();
+    x->deadline = Clock::now() + timeout();
+    x->is_initialize = message.contains("method") && message.at("method") == "initialize";
+    if (message.contains("method") && message.contains("id")) x->id = message.at("id");
+    absl::StatusOr<HttpRequest> r = ToUpstream("POST", x->is_initialize, &x->session, on_io_thread);
+    *status = r.status();
+    if (!r.ok()) return x;
+    x->request = std::move(*r);
+    x->request.headers.emplace_back("Content-Type", "application/json");
+    x->request.headers.emplace_back("Accept", "application/json, text/event-stream");
+    x->request.body = json::serialize(message);
+    // SSE: messages are handed on as they arrive; the exchange ends at the awaited response.
+    const std::optional<int64_t> related = x->id.is_null() ? std::nullopt : IntId(x->id);
+    Exchange* e = x.get();  // the request (holding this callback) lives in the Exchange
+    x->request.on_progress = ReadEvents(&x->st, [this, e, related](Message m) {
+      const bool is_answer = m.kind == Message::Kind::kResponse && m.id == e->id;
+      if (e->is_initialize) {
+        e->early.push_back(std::move(m.raw));  // handled after the session id is known
       } else {
         OnMessage(std::move(m.raw), related);  // everything on this stream belongs to the request it answers
       }
-      answered = answered || is_answer;
-      return answered;
+      e->answered = e->answered || is_answer;
+      return e->answered;
     });
-    absl::StatusOr<HttpResult> res = pool_.Fetch(*r);
-    if (!res.ok()) return fail(absl::StrCat("upstream \"", name(), "\": ", res.status().message()));
-    if (res->status == 404 && !session.empty()) {
+    return x;
+  }
+
+  void Fail(const Exchange& x, const std::string& why) {
+    if (x.is_initialize) {
+      OnDisconnected(why);
+      SleepUnless(std::chrono::milliseconds(1000), [this] { return stopping(); });
+      if (!stopping()) Connect();
+    } else if (!x.id.is_null()) {
+      OnMessage(MakeError(x.id, kUpstreamUnavailable, why));
+    }
+  }
+
+  // Sends a request, at most max_concurrency at once (the rest wait in `queued_`). Plain http
+  // upstreams are called without blocking a thread, on the server's I/O threads (the answer
+  // reaches the client from there, with no hand-over to another thread); everything else goes
+  // through `calls_`.
+  void SendRequest(json::object message) {
+    {
+      std::lock_guard lock(queue_mu_);
+      if (inflight_ >= config().max_concurrency) return queued_.push_back(std::move(message));
+      ++inflight_;
+    }
+    Dispatch(std::move(message));
+  }
+
+  // A request ended: the next queued one takes its place.
+  void Release() {
+    json::object next;
+    {
+      std::lock_guard lock(queue_mu_);
+      if (queued_.empty() || stopping()) {
+        --inflight_;
+        return;
+      }
+      next = std::move(queued_.front());
+      queued_.pop_front();
+    }
+    Dispatch(std::move(next));
+  }
+
+  void Dispatch(json::object message) {
+    if (async_ != nullptr) {
+      absl::Status status;
+      std::shared_ptr<Exchange> e = Prepare(message, /*on_io_thread=*/true, &status);
+      // Only a token that must be fetched first fails here: that blocks, so it goes to calls_.
+      if (status.ok()) {
+        ++async_inflight_;
+        return async_->Fetch(e->request, [this, e](absl::StatusOr<HttpResult> res) {
+          auto complete = [this, e](absl::StatusOr<HttpResult> res) {
+            Complete(*e, std::move(res));
+            Release();
+            --async_inflight_;  // last: the destructor waits for it
+          };
+          if (stopping() || !NeedsResume(*e, res)) return complete(std::move(res));
+          boost::asio::post(calls_, [complete, res = std::move(res)]() mutable { complete(std::move(res)); });
+        });
+      }
+    }
+    boost::asio::post(calls_, [this, message = std::move(message)]() mutable {
+      Post(std::move(message));
+      Release();
+    });
+  }
+
+  // Sends a message and handles the answer, blocking the calling thread (a thread of calls_ or
+  // control_) for the exchange.
+  void Post(json::object message) {
+    if (stopping()) return;
+    absl::Status status;
+    std::shared_ptr<Exchange> x = Prepare(message, /*on_io_thread=*/false, &status);
+    if (!status.ok()) return Fail(*x, absl::StrCat("upstream \"", name(), "\": ", status.message()));
+    Complete(*x, pool_.Fetch(x->request));
+  }
+
+  // Whether completing the exchange blocks: its SSE stream ended before the answer and must be
+  // resumed (see Resume).
+  static bool NeedsResume(const Exchange& x, const absl::StatusOr<HttpResult>& res) {
+    return res.ok() && res->status >= 200 && res->status < 300 && res->status != 202 &&
+           res->Header("content-type").rfind("application/json", 0) != 0 && !x.answered && !x.is_initialize &&
+           !x.id.is_null();
+  }
+
+  // Handles the end of an exchange; blocks only when NeedsResume().
+  void Complete(Exchange& x, absl::StatusOr<HttpResult> res) {
+    if (stopping()) return;
+    if (!res.ok()) return Fail(x, absl::StrCat("upstream \"", name(), "\": ", res.status().message()));
+    if (res->status == 404 && !x.session.empty()) {
       // The upstream forgot our session: start a new one; this request fails (the client retries).
       spdlog::warn("MCP upstream \"{}\" expired its session; re-initializing", name());
       OnDisconnected(absl::StrCat("upstream \"", name(), "\" ended its session"));
@@ -748,24 +857,24 @@ class HttpUpstream final : public Upstream {
     ForgetTokenOn(res->status);
     if (res->status == 202) return;
     if (res->status < 200 || res->status >= 300) {
-      return fail(absl::StrCat("upstream \"", name(), "\" answered HTTP ", res->status));
+      return Fail(x, absl::StrCat("upstream \"", name(), "\" answered HTTP ", res->status));
     }
-    if (is_initialize) {
+    if (x.is_initialize) {
       std::lock_guard lock(session_mu_);
       session_id_ = res->Header("mcp-session-id");
     }
     if (res->Header("content-type").rfind("application/json", 0) == 0) {
       Decoded d = Decode(res->body, kUpstreamLimits);
-      if (d.error) return fail(absl::StrCat("upstream \"", name(), "\" sent malformed JSON: ", d.error->message));
-      early.push_back(std::move(d.message->raw));
-    } else if (!answered && !is_initialize && !id.is_null()) {
+      if (d.error) return Fail(x, absl::StrCat("upstream \"", name(), "\" sent malformed JSON: ", d.error->message));
+      x.early.push_back(std::move(d.message->raw));
+    } else if (!x.answered && !x.is_initialize && !x.id.is_null()) {
       std::string why;
-      if (!Resume(st, r->on_progress, answered, deadline, &why)) {
-        return fail(absl::StrCat("upstream \"", name(), "\" closed the stream without answering", why));
+      if (!Resume(x.st, x.request.on_progress, x.answered, x.deadline, &why)) {
+        return Fail(x, absl::StrCat("upstream \"", name(), "\" closed the stream without answering", why));
       }
     }
-    for (json::object& m : early) {
-      if (is_initialize && m.contains("result") && m.at("result").is_object()) {
+    for (json::object& m : x.early) {
+      if (x.is_initialize && m.contains("result") && m.at("result").is_object()) {
         if (const json::value* v = m.at("result").as_object().if_contains("protocolVersion"); v && v->is_string()) {
           std::lock_guard lock(session_mu_);
           protocol_version_ = std::string(v->as_string());
@@ -899,8 +1008,14 @@ class HttpUpstream final : public Upstream {
     if (listener_.joinable() && listener_.get_id() != std::this_thread::get_id()) listener_.join();
   }
 
+  boost::asio::io_context* const io_;  // null: no async requests
   boost::asio::thread_pool calls_;
   boost::asio::thread_pool control_;
+  std::unique_ptr<AsyncHttpPool> async_;  // plain http upstreams with io_
+  std::atomic<int> async_inflight_{0};     // requests sent through async_ and not completed
+  std::mutex queue_mu_;                    // guards inflight_ and queued_
+  int inflight_ = 0;                       // requests sent and not completed
+  std::deque<json::object> queued_;        // requests waiting for one of those to end
   // Keep-alive connections to the upstream (and its token endpoint), one per thread that may use
   // them at once: the calls and the control pair.
   HttpConnectionPool pool_;
@@ -920,9 +1035,9 @@ class HttpUpstream final : public Upstream {
 
 }  // namespace
 
-std::unique_ptr<Upstream> Upstream::Create(UpstreamConfig config) {
+std::unique_ptr<Upstream> Upstream::Create(UpstreamConfig config, boost::asio::io_context* io) {
   if (config.is_stdio()) return std::make_unique<StdioUpstream>(std::move(config));
-  return std::make_unique<HttpUpstream>(std::move(config));
+  return std::make_unique<HttpUpstream>(std::move(config), io);
 }
 
 }  // namespace mandate::mcp

@@ -27,6 +27,7 @@
 #include <string_view>
 #include <thread>
 
+#include <boost/asio/io_context.hpp>
 #include <boost/json/object.hpp>
 
 #include "absl/container/flat_hash_map.h"
@@ -62,8 +63,10 @@ class Upstream {
   Upstream(const Upstream&) = delete;
   Upstream& operator=(const Upstream&) = delete;
 
-  // Creates the upstream for `config` (stdio or HTTP).
-  static std::unique_ptr<Upstream> Create(UpstreamConfig config);
+  // Creates the upstream for `config` (stdio or HTTP). With `io` (the server's I/O threads, which
+  // must outlive the upstream or have stopped before it is destroyed), a plain http upstream's
+  // requests run there without blocking, and their callbacks run there too.
+  static std::unique_ptr<Upstream> Create(UpstreamConfig config, boost::asio::io_context* io = nullptr);
 
   const UpstreamConfig& config() const { return config_; }
   const std::string& name() const { return config_.name; }

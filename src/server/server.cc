@@ -186,6 +186,7 @@ absl::Status RunServer(const ServerConfig& config) {
     o.data_dir = config.data_dir;
     o.snapshot = [&service] { return service->snapshot(); };
     o.agents = &service->agents();
+    o.io = &http.io_context();  // plain http upstreams are called from the I/O threads
     o.is_admin = [admin = KeyRing(keys)](std::optional<std::string_view> authorization) {
       absl::StatusOr<Role> role = admin.Authenticate(authorization);
       return role.ok() && *role == Role::kAdmin;

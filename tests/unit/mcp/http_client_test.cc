@@ -1,15 +1,18 @@
-// HttpConnectionPool against a small in-process HTTP/1.1 server that counts the connections it
-// accepts and the requests it reads: reuse, `Connection: close`, idle connections the server closed,
-// no resend of a request that may have reached the server, SSE responses stopped early, and the
-// deadline and cancellation of an exchange with a server that stalls mid-response.
+// HttpConnectionPool and AsyncHttpPool against a small in-process HTTP/1.1 server that counts the
+// connections it accepts and the requests it reads: reuse, `Connection: close`, idle connections the
+// server closed, no resend of a request that may have reached the server, SSE responses stopped
+// early, and the deadline and cancellation of an exchange with a server that stalls mid-response.
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <future>
 #include <memory>
 #include <mutex>
 #include <thread>
 #include <vector>
 
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
@@ -242,6 +245,92 @@ TEST(HttpConnectionPoolTest, UnreachableAndBadUrlsAreErrors) {
   HttpConnectionPool pool(1);
   EXPECT_EQ(pool.Fetch(Post("ftp://x/", "")).status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(pool.Fetch(Post("http://127.0.0.1:1/mcp", "")).status().code(), absl::StatusCode::kUnavailable);
+}
+
+// An AsyncHttpPool on an io_context run by a thread of its own (as the server's I/O threads run it).
+class AsyncPoolTest : public ::testing::Test {
+ protected:
+  AsyncPoolTest() : work_(net::make_work_guard(io_)), thread_([this] { io_.run(); }) {}
+  ~AsyncPoolTest() override {
+    pool_.reset();
+    work_.reset();
+    thread_.join();
+  }
+  // Runs one exchange and waits for its `done`.
+  absl::StatusOr<HttpResult> Fetch(HttpRequest r) {
+    std::promise<absl::StatusOr<HttpResult>> p;
+    pool_->Fetch(std::move(r), [&p](absl::StatusOr<HttpResult> res) { p.set_value(std::move(res)); });
+    return p.get_future().get();
+  }
+
+  net::io_context io_;
+  net::executor_work_guard<net::io_context::executor_type> work_;
+  std::thread thread_;
+  std::unique_ptr<AsyncHttpPool> pool_ = std::make_unique<AsyncHttpPool>(io_.get_executor(), 4);
+};
+
+TEST_F(AsyncPoolTest, ReusesAKeepAliveConnection) {
+  TestServer server(Mode::kKeepAlive);
+  for (int i = 0; i < 5; ++i) {
+    absl::StatusOr<HttpResult> r = Fetch(Post(server.url(), std::to_string(i)));
+    ASSERT_TRUE(r.ok()) << r.status();
+    EXPECT_EQ(r->status, 200);
+    EXPECT_EQ(r->body, "{\"echo\":" + std::to_string(i) + "}");
+  }
+  EXPECT_EQ(server.connections(), 1);
+  EXPECT_EQ(pool_->connections_opened(), 1u);
+}
+
+TEST_F(AsyncPoolTest, ConnectionCloseAndConnectionsTheServerClosedAreNotReused) {
+  TestServer closing(Mode::kConnectionClose);
+  TestServer silent(Mode::kCloseAfterResponse);
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_TRUE(Fetch(Post(closing.url(), "1")).ok());
+    ASSERT_TRUE(Fetch(Post(silent.url(), "1")).ok());
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));  // the server's FIN arrives
+  }
+  EXPECT_EQ(closing.connections(), 3);
+  EXPECT_EQ(silent.connections(), 3);
+  EXPECT_EQ(silent.requests(), 3);  // each request was sent once
+}
+
+TEST_F(AsyncPoolTest, APostThatMayHaveReachedTheServerIsNotSentAgain) {
+  TestServer server(Mode::kDropSecondRequest);
+  ASSERT_TRUE(Fetch(Post(server.url(), "1")).ok());
+  EXPECT_FALSE(Fetch(Post(server.url(), "2")).ok());
+  EXPECT_EQ(server.requests(), 2);
+}
+
+TEST_F(AsyncPoolTest, ASseResponseStoppedEarlyAnswersAtOnceThenIsDrainedAndReused) {
+  TestServer server(Mode::kSse);
+  for (int i = 0; i < 3; ++i) {
+    HttpRequest r = Post(server.url(), "1");
+    r.on_progress = [](std::string_view body) { return body.find("\"n\":1") != std::string_view::npos; };
+    absl::StatusOr<HttpResult> res = Fetch(r);
+    ASSERT_TRUE(res.ok()) << res.status();
+    EXPECT_NE(res->body.find("\"n\":1"), std::string::npos);
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));  // the drain ends
+  }
+  EXPECT_EQ(server.connections(), 1);
+}
+
+TEST_F(AsyncPoolTest, AServerThatStallsMidResponseCostsAtMostTheTimeout) {
+  TestServer server(Mode::kStallMidBody);
+  HttpRequest r = Post(server.url(), "1");
+  r.timeout = std::chrono::milliseconds(300);
+  const auto start = std::chrono::steady_clock::now();
+  absl::StatusOr<HttpResult> res = Fetch(r);
+  const auto took = std::chrono::steady_clock::now() - start;
+  EXPECT_EQ(res.status().code(), absl::StatusCode::kDeadlineExceeded) << res.status();
+  EXPECT_GE(took, std::chrono::milliseconds(250));
+  EXPECT_LT(took, std::chrono::milliseconds(3'000));
+}
+
+TEST_F(AsyncPoolTest, OnlyPlainHttpAndReachableServers) {
+  EXPECT_TRUE(AsyncHttpPool::Supports("http://127.0.0.1:1/mcp"));
+  EXPECT_FALSE(AsyncHttpPool::Supports("https://example.com/mcp"));
+  EXPECT_EQ(Fetch(Post("https://127.0.0.1:1/mcp", "")).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(Fetch(Post("http://127.0.0.1:1/mcp", "")).status().code(), absl::StatusCode::kUnavailable);
 }
 
 }  // namespace
