@@ -5,7 +5,7 @@
 // the example policy, audit log in sync mode), alternating in blocks so that both paths see the same
 // machine load. Each call is one keep-alive POST of tools/call "greet", timed until the whole
 // answer is read.
-//   [MCP_BENCH_AUDIT=sync|async|off] node bench/mcp_gateway.mjs [MANDATE_BIN] [CALLS=2000]
+//   [MCP_BENCH_AUDIT=sync|async|off] [MCP_BENCH_THREADS=N] node bench/mcp_gateway.mjs [MANDATE_BIN] [CALLS=2000]
 // Prints p50/p90/p99 of both paths and of the difference of the quantiles.
 import { spawn } from "node:child_process";
 import fs from "node:fs";
@@ -61,7 +61,8 @@ const auditMode = process.env.MCP_BENCH_AUDIT || "sync";
 const auditToml = auditMode === "off" ? "[audit]\nenabled = false\n" : `[audit]\ndurability = "${auditMode}"\n`;
 fs.writeFileSync(path.join(work, "mandate.toml"), `[[mcp.upstreams]]\nname = "web"\nurl = "http://127.0.0.1:${upPort}/mcp"\n\n[[mcp.api_keys]]\nkey = "k"\nagent = "claude"\nuser = "alice"\n\n${auditToml}`);
 const gw = spawn(bin, ["serve", "--config", path.join(work, "mandate.toml"), "--data-dir", path.join(work, "data"), "--listen", `127.0.0.1:${gwPort}`,
-  "--policy", path.join(repo, "examples/mcp/policy.polar"), "--facts", path.join(repo, "examples/mcp/facts.polar")],
+  "--policy", path.join(repo, "examples/mcp/policy.polar"), "--facts", path.join(repo, "examples/mcp/facts.polar"),
+  ...(process.env.MCP_BENCH_THREADS ? ["--threads", process.env.MCP_BENCH_THREADS] : [])],
   { env: { ...process.env, MANDATE_API_KEY: "bench-admin" }, stdio: ["ignore", "pipe", "pipe"] });
 await waitFor(gw, "Mandate listening on");
 
