@@ -21,7 +21,8 @@ absl::Status Errno(const char* what, const std::string& path) {
 // Writes all of `data` at `offset`, or at the file position when it is negative.
 absl::Status WriteAll(int fd, std::string_view data, const std::string& path, off_t offset = -1) {
   while (!data.empty()) {
-    const ssize_t n = offset < 0 ? ::write(fd, data.data(), data.size()) : ::pwrite(fd, data.data(), data.size(), offset);
+    const ssize_t n =
+        offset < 0 ? ::write(fd, data.data(), data.size()) : ::pwrite(fd, data.data(), data.size(), offset);
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) return Errno("write", path);
     data.remove_prefix(static_cast<size_t>(n));
@@ -207,8 +208,8 @@ void AuditLog::Enqueue(std::vector<std::string> entries, Done done, bool direct)
       refused = closing_ ? absl::UnavailableError("the audit log is closed") : broken_;
     } else {
       const size_t n = entries.size();
-      answer_now = !direct && options_.durability == Durability::kAsync &&
-                   queued_records_ + n <= options_.async_max_pending;
+      answer_now =
+          !direct && options_.durability == Durability::kAsync && queued_records_ + n <= options_.async_max_pending;
       queued_records_ += n;
       for (std::string& e : entries) AddEntry(std::move(e));
       if (!answer_now && done) group_.batches.push_back(Batch{std::move(done), direct});
@@ -224,14 +225,15 @@ absl::Status AuditLog::AppendAndWait(std::vector<std::string> entries) {
   std::condition_variable cv;
   bool finished = false;
   absl::Status result;
-  Enqueue(std::move(entries),
-          [&](absl::Status s) {
-            std::lock_guard<std::mutex> g(m);
-            result = s;
-            finished = true;
-            cv.notify_one();
-          },
-          /*direct=*/true);
+  Enqueue(
+      std::move(entries),
+      [&](absl::Status s) {
+        std::lock_guard<std::mutex> g(m);
+        result = s;
+        finished = true;
+        cv.notify_one();
+      },
+      /*direct=*/true);
   std::unique_lock<std::mutex> g(m);
   cv.wait(g, [&] { return finished; });
   return result;
@@ -404,7 +406,9 @@ void AuditLog::IoLoop() {
     for (;;) {
       if (closing_ || !group_.batches.empty()) break;
       const bool framed = group_.entries > 0;
-      if (framed && (sync_mode || group_.entries >= kAsyncWriteRecords || now >= group_since_ + options_.async_write_delay)) break;
+      if (framed &&
+          (sync_mode || group_.entries >= kAsyncWriteRecords || now >= group_since_ + options_.async_write_delay))
+        break;
       if (since_checkpoint_ > 0 && now >= last_checkpoint_ + options_.checkpoint_interval) break;
       if (unsynced_ && now >= last_sync_ + options_.async_sync_interval) break;
       io_deadline_ = Clock::time_point::max();
@@ -430,8 +434,8 @@ void AuditLog::IoLoop() {
     // Everything framed so far is written, then synced with one fdatasync (group commit).
     if (status.ok()) status = WriteChunks(g.chunks);
     if (status.ok() && closing) status = TrimSegment();  // a closed log has no zero-filled tail
-    if (status.ok() && (sync_mode || closing || !g.checkpoints.empty() ||
-                        Clock::now() - last_sync_ >= options_.async_sync_interval)) {
+    if (status.ok() &&
+        (sync_mode || closing || !g.checkpoints.empty() || Clock::now() - last_sync_ >= options_.async_sync_interval)) {
       status = Sync();
     }
     for (const Checkpoint& cp : g.checkpoints) {

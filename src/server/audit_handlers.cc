@@ -95,27 +95,28 @@ void Api::RecordAndRespond(Call& call, int status, const json::value& body, doub
   bodies.reserve(call.audit.size());
   for (audit::Entry& e : call.audit) {
     if (e.kind == "admin" && e.actor.empty()) {
-      e.actor = call.user ? absl::StrCat(call.user->type, ":", call.user->id) : absl::StrCat("ApiKey:", RoleName(call.role));
+      e.actor =
+          call.user ? absl::StrCat(call.user->type, ":", call.user->id) : absl::StrCat("ApiKey:", RoleName(call.role));
     }
     bodies.push_back(writer.Serialize(e));
   }
   // The call ends here: its responder and answer move into the callback (one allocation).
-  options_.audit_log->Append(std::move(bodies), [respond = std::move(call.respond), res = std::move(res)](
-                                                    absl::Status s) mutable {
-    if (!s.ok()) {
-      // Fail closed: an answer whose record cannot be kept is not given.
-      const std::string rid(res["X-Request-ID"]);
-      spdlog::error("request {}: audit log: {}", rid, s.ToString());
-      Response err{http::status::service_unavailable, res.version()};
-      err.set(http::field::content_type, "application/json");
-      err.set("X-Request-ID", rid);
-      err.set("Retry-After", "1");
-      err.body() = json::serialize(
-          json::object{{"message", absl::StrCat("the audit log cannot record this request: ", s.message())}});
-      return respond(std::move(err));
-    }
-    respond(std::move(res));
-  });
+  options_.audit_log->Append(
+      std::move(bodies), [respond = std::move(call.respond), res = std::move(res)](absl::Status s) mutable {
+        if (!s.ok()) {
+          // Fail closed: an answer whose record cannot be kept is not given.
+          const std::string rid(res["X-Request-ID"]);
+          spdlog::error("request {}: audit log: {}", rid, s.ToString());
+          Response err{http::status::service_unavailable, res.version()};
+          err.set(http::field::content_type, "application/json");
+          err.set("X-Request-ID", rid);
+          err.set("Retry-After", "1");
+          err.body() = json::serialize(
+              json::object{{"message", absl::StrCat("the audit log cannot record this request: ", s.message())}});
+          return respond(std::move(err));
+        }
+        respond(std::move(res));
+      });
 }
 
 namespace {
@@ -150,8 +151,9 @@ absl::StatusOr<audit::Filter> FilterOf(const Call& c) {
       if (!absl::SimpleAtoi(v, &n)) return BadParam(k, "must be a sequence number");
       (k == "before" ? f.before_seq : f.after_seq) = n;
     } else if (k != "limit") {
-      return BadParam(k, "unknown; filters are actor, agent, decision, action, resource, kind, since, until, "
-                         "before, after and limit");
+      return BadParam(k,
+                      "unknown; filters are actor, agent, decision, action, resource, kind, since, until, "
+                      "before, after and limit");
     }
   }
   return f;
