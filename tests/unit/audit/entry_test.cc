@@ -61,6 +61,20 @@ TEST(RecordWriterTest, EscapesAsBoostJsonDoes) {
   EXPECT_EQ(json::parse(Serialize(e, RequestInfo{}, 4096)).at("actor").as_string(), nasty);
 }
 
+// AppendJsonString skips eight bytes at a time while none needs escaping: each special byte, at
+// each offset of a string long enough for several words, and plain bytes around it.
+TEST(RecordWriterTest, EscapesEveryOffsetOfLongStrings) {
+  for (const char special : {'"', '\\', '\n', '\x01', '\x1f', '\0', '\x20', '\x7f', '\x80', '\xff', '!', '#', '['}) {
+    for (size_t at = 0; at < 24; ++at) {
+      std::string s = "0123456789abcdefghijklmnopqrstu";
+      s[at] = special;
+      std::string ours = "prefix";
+      AppendJsonString(&ours, s);
+      EXPECT_EQ(ours, "prefix" + json::serialize(json::string(s))) << "byte " << int(special) << " at " << at;
+    }
+  }
+}
+
 // What ReadRecordFields finds, as strings ("<none>" for a field that is absent or not a string).
 std::vector<std::string> Ours(std::string_view body) {
   RecordFields f;
