@@ -72,7 +72,7 @@ void Api::RecordAndRespond(Call& call, int status, const json::value& body, doub
   audit::RequestInfo info;
   info.request_id = call.request_id;
   info.api = call.route_label;
-  info.client = std::string(call.request[kPeerAddressHeader]);
+  info.client = std::string(PeerAddress(call.request));
   info.role = call.admin || call.role == Role::kAdmin ? RoleName(call.role) : "";
   info.status = status;
   if (status >= 400 && body.is_object()) {

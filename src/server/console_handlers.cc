@@ -137,7 +137,7 @@ absl::StatusOr<Reply> Api::ConsoleLogin(Call& c) {
   record.action = "console.login";
   record.actor = absl::StrCat(console->config().user_type, ":", user);
   int64_t retry_after = 0;
-  auto session = console->Login(user, password, std::string(c.request[kPeerAddressHeader]), Now(), &retry_after);
+  auto session = console->Login(user, password, std::string(PeerAddress(c.request)), Now(), &retry_after);
   if (!session.ok()) {
     Reply r = ConsoleReply(HttpStatusFor(session.status().code()),
                            json::object{{"message", std::string(session.status().message())}});

@@ -15,6 +15,7 @@
 #include <string>
 
 #include <boost/asio/io_context.hpp>
+#include <boost/beast/core/string.hpp>
 #include <boost/beast/http/message.hpp>
 #include <boost/beast/http/string_body.hpp>
 
@@ -31,6 +32,15 @@ using Handler = std::function<void(Request, Respond)>;
 // The transport sets this header on every request to the client's address ("IP:port"), replacing
 // any the client sent, so that handlers (the audit log) can record it.
 inline constexpr char kPeerAddressHeader[] = "Mandate-Peer-Address";
+// That address. The transport sets it last, so it is looked for from the end (a lookup by name walks
+// the field tree with case-insensitive compares: several times dearer).
+inline std::string_view PeerAddress(const Request& req) {
+  for (auto it = req.end(); it != req.begin();) {
+    --it;
+    if (boost::beast::iequals(it->name_string(), kPeerAddressHeader)) return it->value();
+  }
+  return {};
+}
 
 // A response whose body is sent in pieces as they come (server-sent events). Thread-safe.
 class ResponseStream {

@@ -87,7 +87,7 @@ class AuditTest : public ServerTest {
 TEST_F(AuditTest, DecisionsAndAdminChangesAreRecordedWithoutSecrets) {
   Grant("User", "alice", "reader", "anvil");
   EXPECT_EQ(server_->Post("/api/authorize", Authorize("User", "alice", "read", "anvil"), kReadKey,
-                          {{"X-Request-ID", "rid-allow-1"}})
+                          {{"X-Request-ID", "rid-allow-1"}, {"Mandate-Peer-Address", "203.0.113.9:1"}})
                 .body,
             R"({"allowed":true})");
   EXPECT_EQ(server_->Post("/api/authorize", Authorize("User", "bob", "read", "anvil"), kReadKey).body,
@@ -126,7 +126,7 @@ TEST_F(AuditTest, DecisionsAndAdminChangesAreRecordedWithoutSecrets) {
   EXPECT_EQ(allow[0].at("policy_version").as_int64(), 1);
   EXPECT_GE(allow[0].at("revision").as_int64(), 1);
   EXPECT_TRUE(allow[0].contains("latency_us"));
-  EXPECT_THAT(str(allow[0], "client"), HasSubstr("127.0.0.1:"));
+  EXPECT_THAT(str(allow[0], "client"), HasSubstr("127.0.0.1:"));  // not the address the client claimed
   EXPECT_EQ(find([&](const json::object& o) { return str(o, "actor") == "User:bob" && str(o, "decision") == "deny"; })
                 .size(),
             1u);
