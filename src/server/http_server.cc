@@ -25,6 +25,7 @@ namespace net = boost::asio;
 using tcp = net::ip::tcp;
 
 class Session;
+using Clock = std::chrono::steady_clock;
 
 struct HttpServer::State {
   State(HttpOptions o, Handler h)
@@ -80,11 +81,12 @@ void AppendHead(const Response& res, std::string* out) {
 class Session : public std::enable_shared_from_this<Session> {
  public:
   Session(tcp::socket socket, std::shared_ptr<HttpServer::State> state)
-      : stream_(std::move(socket)), state_(std::move(state)) {
+      : stream_(std::move(socket)), timer_(stream_.get_executor()), state_(std::move(state)) {
     ++state_->active_sessions;
     beast::error_code ec;
     const tcp::endpoint peer = stream_.socket().remote_endpoint(ec);
     if (!ec) peer_ = absl::StrCat(peer.address().to_string(), ":", peer.port());
+    stream_.socket().non_blocking(true, ec);  // Write() tries a send at once; it must not block
   }
   ~Session() {
     {
@@ -113,11 +115,41 @@ class Session : public std::enable_shared_from_this<Session> {
  private:
   const HttpOptions& options() const { return state_->options; }
 
+  // Timeouts: one timer per connection instead of Beast's per-operation ones, each of which is
+  // armed, cancelled and completed once per read and per write (a timer system call and two extra
+  // scheduler passes per request). The timer is set no later than the current deadline and at most
+  // kTimerStep ahead, and is re-armed only when a deadline comes before it: a connection serving a
+  // stream of requests costs one timer event per kTimerStep. Past the deadline the connection is
+  // closed, as Beast's timeout does (its pending operation ends).
+  static constexpr std::chrono::seconds kTimerStep{5};
+  void SetDeadline(Clock::time_point d) {
+    deadline_ = d;
+    if (d == Clock::time_point::max() || closed_ || (timer_armed_ && timer_.expiry() <= d)) return;
+    ArmTimer(std::min(d, Clock::now() + kTimerStep));
+  }
+  void ArmTimer(Clock::time_point at) {
+    timer_armed_ = true;
+    timer_.expires_at(at);  // a pending wait ends with operation_aborted
+    timer_.async_wait([w = weak_from_this()](beast::error_code ec) {
+      std::shared_ptr<Session> self = w.lock();
+      if (self != nullptr && ec != net::error::operation_aborted) self->OnTimer();
+    });
+  }
+  void OnTimer() {
+    if (closed_) return;
+    const Clock::time_point now = Clock::now();
+    if (timer_.expiry() > now) return;  // re-armed meanwhile: that wait takes over
+    timer_armed_ = false;
+    if (deadline_ == Clock::time_point::max()) return;
+    if (now >= deadline_) return Close();
+    ArmTimer(std::min(deadline_, now + kTimerStep));
+  }
+
   void ReadNext() {
     if (state_->stopping) return Close();
     idle_ = true;
     if (buffer_.size() > 0) return ReadHeader();  // a pipelined request is already buffered
-    stream_.expires_after(options().idle_timeout);
+    SetDeadline(Clock::now() + options().idle_timeout);
     stream_.async_read_some(buffer_.prepare(8192),
                             beast::bind_front_handler(&Session::OnFirstBytes, shared_from_this()));
   }
@@ -138,7 +170,7 @@ class Session : public std::enable_shared_from_this<Session> {
     beast::error_code ec;
     buffer_.consume(parser_->put(buffer_.data(), ec));
     if (ec != http::error::need_more) return OnHeader(ec, 0);
-    stream_.expires_after(options().header_timeout);
+    SetDeadline(Clock::now() + options().header_timeout);
     http::async_read_header(stream_, buffer_, *parser_,
                             beast::bind_front_handler(&Session::OnHeader, shared_from_this()));
   }
@@ -153,7 +185,7 @@ class Session : public std::enable_shared_from_this<Session> {
     if (auto len = parser_->content_length(); len && *len > options().body_limit) return TooLarge();
     if (beast::iequals(parser_->get()[http::field::expect], "100-continue")) {
       auto cont = std::make_shared<http::response<http::empty_body>>(http::status::continue_, 11);
-      stream_.expires_after(options().write_timeout);
+      SetDeadline(Clock::now() + options().write_timeout);
       http::async_write(stream_, *cont, [self = shared_from_this(), cont](beast::error_code ec, size_t) {
         if (ec) return self->Close();
         self->ReadBody();
@@ -176,7 +208,7 @@ class Session : public std::enable_shared_from_this<Session> {
       if (used == 0) break;
     }
     if (parser_->is_done()) return OnBody({}, 0);
-    stream_.expires_after(options().body_timeout);
+    SetDeadline(Clock::now() + options().body_timeout);
     http::async_read(stream_, buffer_, *parser_, beast::bind_front_handler(&Session::OnBody, shared_from_this()));
   }
 
@@ -186,7 +218,7 @@ class Session : public std::enable_shared_from_this<Session> {
     Request req = parser_->release();
     keep_alive_ = req.keep_alive();
     req.set(kPeerAddressHeader, peer_);
-    stream_.expires_never();
+    SetDeadline(Clock::time_point::max());
     state_->handler(std::move(req), Responder{shared_from_this(), std::make_shared<std::atomic<bool>>(false)});
   }
 
@@ -223,11 +255,11 @@ class Session : public std::enable_shared_from_this<Session> {
 
  private:
   void StreamWriteNext() {
-    stream_.expires_after(options().write_timeout);
+    SetDeadline(Clock::now() + options().write_timeout);
     net::async_write(stream_, net::buffer(stream_queue_.front()),
                      [self = shared_from_this()](beast::error_code ec, size_t) {
                        if (ec) return self->Close();
-                       self->stream_.expires_never();
+                       self->SetDeadline(Clock::time_point::max());
                        self->stream_queue_.pop_front();
                        if (!self->stream_queue_.empty()) return self->StreamWriteNext();
                        if (self->stream_close_) self->Close();
@@ -267,13 +299,31 @@ class Session : public std::enable_shared_from_this<Session> {
     out_.clear();
     AppendHead(res, &out_);
     out_.append(res.body());
-    stream_.expires_after(options().write_timeout);
-    net::async_write(stream_, net::buffer(out_), [self = shared_from_this(), close](beast::error_code ec, size_t) {
-      if (ec) return self->Close();
-      if (!close) return self->ReadNext();
-      if (self->reject_) return self->Linger();
-      self->Close();
-    });
+    // Sent at once when the socket takes it whole (a small response nearly always): no completion
+    // to wait for. What it does not take goes out asynchronously.
+    beast::error_code ec;
+    const size_t sent = stream_.socket().write_some(net::buffer(out_), ec);
+    if (ec == net::error::would_block || ec == net::error::try_again) ec = {};
+    if (ec) return Close();
+    if (sent == out_.size()) {
+      // A pipelined request already buffered is handled after this call returns, not inside it.
+      if (!close && buffer_.size() > 0) {
+        return net::post(stream_.get_executor(), [self = shared_from_this()] { self->ReadNext(); });
+      }
+      return Written(close);
+    }
+    SetDeadline(Clock::now() + options().write_timeout);
+    net::async_write(stream_, net::buffer(out_.data() + sent, out_.size() - sent),
+                     [self = shared_from_this(), close](beast::error_code ec, size_t) {
+                       if (ec) return self->Close();
+                       self->Written(close);
+                     });
+  }
+
+  void Written(bool close) {
+    if (!close) return ReadNext();
+    if (reject_) return Linger();
+    Close();
   }
 
   // After refusing a request whose body may still be arriving: stop sending, then read and drop
@@ -288,7 +338,7 @@ class Session : public std::enable_shared_from_this<Session> {
 
   void DrainSome() {
     if (std::chrono::steady_clock::now() >= linger_deadline_) return Close();
-    stream_.expires_at(linger_deadline_);
+    SetDeadline(linger_deadline_);
     buffer_.clear();
     stream_.async_read_some(buffer_.prepare(size_t{64} << 10),
                             [self = shared_from_this()](beast::error_code ec, size_t) {
@@ -300,6 +350,7 @@ class Session : public std::enable_shared_from_this<Session> {
   void Close() {
     if (closed_) return;
     closed_ = true;
+    timer_.cancel();
     // A closed stream's session may live on until its producer lets go; shutdown need not wait.
     if (streaming_ && counted_.exchange(false)) --state_->active_sessions;
     beast::error_code ignored;
@@ -308,6 +359,9 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   beast::tcp_stream stream_;
+  net::steady_timer timer_;  // see SetDeadline
+  Clock::time_point deadline_ = Clock::time_point::max();
+  bool timer_armed_ = false;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   std::string out_;  // the serialized response being written; its capacity is reused
