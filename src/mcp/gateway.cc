@@ -1202,29 +1202,33 @@ struct Gateway::Impl {
 
   // Checks a use and forwards it when allowed. The decision's store step (approvals) runs on the
   // gateway's blocking thread, never on the server's I/O threads.
-  void Enforce(std::shared_ptr<Exchange> x, std::shared_ptr<Session> s, Upstream& up, const Message& m,
-               AuthzRequest a, const std::string& target, const json::value* args, bool may_ask = true) {
-    if (args != nullptr) a.arguments_digest = agents::ArgumentsDigest(*args);
+  // The arguments' digest (approvals bind to it, audit records carry it) is not needed by the
+  // evaluation itself: it is taken after it, and for a call that goes straight through only once
+  // the call is on its way (Decided).
+  void Enforce(std::shared_ptr<Exchange> x, std::shared_ptr<Session> s, Upstream& up, const Message& m, AuthzRequest a,
+               const std::string& target, const json::value* args, bool may_ask = true) {
     bool needs_store = false;
     agents::CheckResult evaluated = authorizer.Evaluate(a, &needs_store);
     if (!needs_store) {
-      return Decided(x, s, up, m, a, target, args, authorizer.Finish(a, std::move(evaluated)), may_ask);
+      AuthzResult r = authorizer.Finish(a, std::move(evaluated));
+      return Decided(x, s, up, m, std::move(a), target, args, std::move(r), may_ask);
     }
+    if (args != nullptr && a.arguments_digest.empty()) a.arguments_digest = agents::ArgumentsDigest(*args);
     std::optional<json::value> kept_args;
     if (args != nullptr) kept_args = *args;
-    boost::asio::post(blocking, [this, x, s, &up, m, a, target, kept_args, may_ask,
-                                 evaluated = std::move(evaluated)]() mutable {
-      AuthzResult r = authorizer.Finish(a, std::move(evaluated));
-      Decided(x, s, up, m, a, target, kept_args ? &*kept_args : nullptr, std::move(r), may_ask);
-    });
+    boost::asio::post(
+        blocking, [this, x, s, &up, m, a, target, kept_args, may_ask, evaluated = std::move(evaluated)]() mutable {
+          AuthzResult r = authorizer.Finish(a, std::move(evaluated));
+          Decided(x, s, up, m, std::move(a), target, kept_args ? &*kept_args : nullptr, std::move(r), may_ask);
+        });
   }
 
   // `may_ask`: an approval_required tools/call may be put to the person behind the session through
   // elicitation/create (false once it was).
   void Decided(const std::shared_ptr<Exchange>& x, const std::shared_ptr<Session>& s, Upstream& up, const Message& m,
-               const AuthzRequest& a, const std::string& target, const json::value* args, AuthzResult r,
-               bool may_ask) {
+               AuthzRequest a, const std::string& target, const json::value* args, AuthzResult r, bool may_ask) {
     auto audit = [&] {
+      if (args != nullptr && a.arguments_digest.empty()) a.arguments_digest = agents::ArgumentsDigest(*args);
       std::vector<std::string> reasons;
       for (const agents::Reason& reason : r.reasons) reasons.push_back(absl::StrCat(reason.code, ": ", reason.message));
       json::object detail;

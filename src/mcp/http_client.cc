@@ -1,6 +1,7 @@
 #include "mcp/http_client.h"
 
 #include <poll.h>
+#include <sys/socket.h>
 
 #include <algorithm>
 #include <iterator>
@@ -9,7 +10,10 @@
 
 #include <boost/asio/connect.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/ssl.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
@@ -87,17 +91,17 @@ absl::StatusOr<Target> ParseTarget(const std::string& text) {
 namespace {
 
 // True when the server closed an idle connection or sent something nobody asked for.
-bool Stale(beast::tcp_stream& stream, const beast::flat_buffer& buffer, SSL* tls) {
+bool Stale(tcp::socket& socket, const beast::flat_buffer& buffer, SSL* tls) {
   if (buffer.size() > 0) return true;
   if (tls != nullptr && SSL_pending(tls) > 0) return true;
-  pollfd p{stream.socket().native_handle(), POLLIN, 0};
+  pollfd p{socket.native_handle(), POLLIN, 0};
   return ::poll(&p, 1, 0) != 0;
 }
 
-void CloseSocket(beast::tcp_stream& stream) {
+void CloseSocket(tcp::socket& socket) {
   beast::error_code ec;
-  stream.socket().shutdown(tcp::socket::shutdown_both, ec);
-  stream.socket().close(ec);
+  socket.shutdown(tcp::socket::shutdown_both, ec);
+  socket.close(ec);
 }
 
 }  // namespace
@@ -209,19 +213,80 @@ struct HttpConnectionPool::Connection {
   Clock::time_point idle_since;
 
   beast::tcp_stream& lowest() { return tls ? beast::get_lowest_layer(*tls) : *tcp; }
-  void Close() { CloseSocket(lowest()); }
-  bool Stale() { return mcp::Stale(lowest(), buffer, tls ? tls->native_handle() : nullptr); }
+  void Close() { CloseSocket(lowest().socket()); }
+  bool Stale() { return mcp::Stale(lowest().socket(), buffer, tls ? tls->native_handle() : nullptr); }
 };
 
-// A connection of AsyncHttpPool: plain http on the pool's executor.
-struct AsyncHttpPool::Connection {
-  explicit Connection(const net::any_io_executor& executor) : stream(executor) {}
-  beast::tcp_stream stream;
-  beast::flat_buffer buffer;
+// A connection of AsyncHttpPool: a plain socket on the pool's executor, driven without Beast's
+// composed operations and per-operation timers (see AsyncExchangeOp). The deadline of what the
+// connection does is enforced by one timer per connection, re-armed only when it would fire too
+// late: a steady stream of exchanges costs no timer system call each. A late exchange is stopped
+// by shutting the socket down (its pending operation then ends) and sees timed_out(). The
+// socket's operations are started under `mu_`, so that the timer's handler, which may run on
+// another I/O thread, never races them.
+struct AsyncHttpPool::Connection : std::enable_shared_from_this<AsyncHttpPool::Connection> {
+  explicit Connection(const net::any_io_executor& executor) : socket(executor), timer_(executor) {}
+  tcp::socket socket;
+  beast::flat_buffer buffer;  // what was read and not parsed yet; outlives an exchange
   Clock::time_point idle_since;
 
-  void Close() { CloseSocket(stream); }
-  bool Stale() { return mcp::Stale(stream, buffer, nullptr); }
+  // Bounds what the connection does from now on by `d` (time_point::max(): unbounded).
+  void SetDeadline(Clock::time_point d) {
+    std::lock_guard lock(mu_);
+    deadline_ = d;
+    if (d == Clock::time_point::max() || closed_ || (armed_ && armed_for_ <= d)) return;
+    Arm(d);
+  }
+  // Runs `start` (which starts an operation of the socket) unless the deadline passed or the
+  // connection was closed; false when it did not run.
+  template <class Start>
+  bool Run(Start&& start) {
+    std::lock_guard lock(mu_);
+    if (timed_out_ || closed_) return false;
+    start();
+    return true;
+  }
+  bool timed_out() {
+    std::lock_guard lock(mu_);
+    return timed_out_;
+  }
+  void Close() {
+    std::lock_guard lock(mu_);
+    closed_ = true;
+    timer_.cancel();
+    CloseSocket(socket);
+  }
+  bool Stale() { return mcp::Stale(socket, buffer, nullptr); }
+
+ private:
+  void Arm(Clock::time_point d) {
+    armed_ = true;
+    armed_for_ = d;
+    timer_.expires_at(d);  // a wait for a later expiry ends with operation_aborted
+    timer_.async_wait([w = weak_from_this()](beast::error_code ec) {
+      if (std::shared_ptr<Connection> c = w.lock(); c != nullptr && ec != net::error::operation_aborted) c->OnTimer();
+    });
+  }
+  void OnTimer() {
+    std::lock_guard lock(mu_);
+    const Clock::time_point now = Clock::now();
+    if (closed_ || timer_.expiry() > now) return;  // re-armed meanwhile: that wait takes over
+    armed_ = false;
+    if (deadline_ == Clock::time_point::max()) return;
+    if (now < deadline_) return Arm(deadline_);
+    timed_out_ = true;
+    beast::error_code ignored;
+    socket.cancel(ignored);                         // a connect in progress
+    ::shutdown(socket.native_handle(), SHUT_RDWR);  // reads end at once, writes fail
+  }
+
+  net::steady_timer timer_;
+  std::mutex mu_;
+  Clock::time_point deadline_ = Clock::time_point::max();
+  bool armed_ = false;
+  Clock::time_point armed_for_;
+  bool timed_out_ = false;
+  bool closed_ = false;
 };
 
 namespace {
@@ -230,8 +295,8 @@ using Connection = HttpConnectionPool::Connection;
 
 absl::Status Failed(const char* doing, const HttpRequest& req, const beast::error_code& ec) {
   if (ec == beast::error::timeout) {
-    return absl::DeadlineExceededError(absl::StrCat(doing, req.url, ": no progress within the ",
-                                                    req.timeout.count(), " ms the exchange may take"));
+    return absl::DeadlineExceededError(
+        absl::StrCat(doing, req.url, ": no progress within the ", req.timeout.count(), " ms the exchange may take"));
   }
   return absl::UnavailableError(absl::StrCat(doing, req.url, ": ", ec.message()));
 }
@@ -531,6 +596,10 @@ struct AsyncHttpPool::State {
       : executor(std::move(e)), idle(max_idle_per_origin, idle_timeout) {}
   const net::any_io_executor executor;
   IdleList<std::shared_ptr<Connection>> idle;
+  // The last URL parsed and its Target: an upstream's calls all go to one URL.
+  std::mutex target_mu;
+  std::string last_url;
+  std::shared_ptr<const Target> last_target;
 };
 
 namespace {
@@ -539,56 +608,277 @@ namespace {
 struct AsyncFetch {
   std::shared_ptr<AsyncHttpPool::State> pool;
   HttpRequest req;
-  Target target;
+  std::shared_ptr<const Target> target;
   Clock::time_point deadline;
   AsyncHttpPool::Done done;
 };
 
+// Whether `s` may be sent as a header name (an HTTP token) or value (no line breaks or NUL).
+bool HeaderToken(std::string_view s) {
+  if (s.empty()) return false;
+  for (unsigned char ch : s) {
+    if (ch <= 0x20 || ch >= 0x7f ||
+        std::string_view("\"(),/:;<=>?@[\\]{}").find(static_cast<char>(ch)) != std::string_view::npos) {
+      return false;
+    }
+  }
+  return true;
+}
+bool HeaderValue(std::string_view s) {
+  return s.find_first_of(std::string_view("\r\n\0", 3)) == std::string_view::npos;
+}
+
+// The request as it goes on the wire, in one piece (one send). Header fields as Beast's set()
+// would keep them: a later field replaces an earlier one of the same name. Content-Length as
+// prepare_payload() sets it: for a body, and for every POST.
+absl::StatusOr<std::string> SerializeRequest(const HttpRequest& req, const Target& t) {
+  if (!HeaderToken(req.method)) return absl::InvalidArgumentError(absl::StrCat("invalid HTTP method for ", req.url));
+  std::vector<std::pair<std::string_view, std::string_view>> fields;
+  fields.reserve(req.headers.size() + 3);
+  auto set = [&fields](std::string_view k, std::string_view v) {
+    for (auto it = fields.begin(); it != fields.end(); ++it) {
+      if (absl::EqualsIgnoreCase(absl::string_view(it->first.data(), it->first.size()),
+                                 absl::string_view(k.data(), k.size()))) {
+        fields.erase(it);
+        break;
+      }
+    }
+    fields.emplace_back(k, v);
+  };
+  set("Host", t.host_header);
+  set("User-Agent", "mandate-mcp-gateway");
+  for (const auto& [k, v] : req.headers) {
+    if (!HeaderToken(k) || !HeaderValue(v)) {
+      return absl::InvalidArgumentError(absl::StrCat("header ", k, " of a request to ", req.url, " cannot be sent"));
+    }
+    set(k, v);
+  }
+  const std::string length = std::to_string(req.body.size());
+  if (!req.body.empty() || req.method == "POST") set("Content-Length", length);
+  std::string out;
+  size_t size = req.method.size() + t.target.size() + req.body.size() + 16;
+  for (const auto& [k, v] : fields) size += k.size() + v.size() + 4;
+  out.reserve(size);
+  absl::StrAppend(&out, req.method, " ", t.target, " HTTP/1.1\r\n");
+  for (const auto& [k, v] : fields) {
+    out.append(k);
+    out.append(": ");
+    out.append(v);
+    out.append("\r\n");
+  }
+  out += "\r\n";
+  out += req.body;
+  return out;
+}
+
 void AsyncAttempt(const std::shared_ptr<AsyncFetch>& f, bool may_reuse);
 
-void AsyncExchange(const std::shared_ptr<AsyncFetch>& f, std::shared_ptr<AsyncHttpPool::Connection> c, bool reused) {
-  AsyncHttpPool::Connection& conn = *c;
-  auto on_result = [f, reused](Outcome out) {
+// One exchange of AsyncHttpPool on an open connection, with the semantics of ExchangeOp (the
+// result as soon as it is known, the drain of a response stopped early, reuse only after a
+// complete keep-alive response) at a fraction of the cost: the request goes out in one
+// non-blocking send (the rest, if the socket does not take it all, asynchronously), the response
+// is read in large pieces straight into the parser, and the only completions are the reads'.
+class AsyncExchangeOp : public std::enable_shared_from_this<AsyncExchangeOp> {
+ public:
+  using Conn = AsyncHttpPool::Connection;
+  AsyncExchangeOp(std::shared_ptr<AsyncFetch> f, std::shared_ptr<Conn> c, bool reused, std::string wire)
+      : f_(std::move(f)), c_(std::move(c)), reused_(reused), out_(std::move(wire)) {
+    parser_.body_limit(f_->req.body_limit);
+    parser_.eager(true);
+  }
+
+  void Start() {
+    c_->SetDeadline(f_->deadline);
+    beast::error_code ec;
+    size_t sent = 0;
+    bool pending = false;
+    const bool ran = c_->Run([&] {
+      sent = c_->socket.write_some(net::buffer(out_), ec);
+      if (ec == net::error::would_block || ec == net::error::try_again) ec = {};
+      if (ec || sent == out_.size()) return;
+      pending = true;
+      net::async_write(c_->socket, net::buffer(out_.data() + sent, out_.size() - sent),
+                       [self = shared_from_this()](beast::error_code ec, size_t) { self->Written(ec); });
+    });
+    if (pending) return;
+    if (!ran || ec) {
+      // Reported as a completion, never from within Fetch.
+      return net::post(f_->pool->executor, [self = shared_from_this(), ec] {
+        self->Written(ec ? ec : beast::error_code(net::error::operation_aborted));
+      });
+    }
+    Read();
+  }
+
+ private:
+  static constexpr size_t kReadSize = 16 << 10;
+
+  void Written(beast::error_code ec) {
+    if (c_->timed_out()) ec = beast::error::timeout;
+    if (ec) {
+      // A reused connection the server had closed: it never read this request.
+      return Fail("sending to ", ec, reused_ && ec != beast::error::timeout && ec != net::error::operation_aborted);
+    }
+    Read();
+  }
+
+  void Read() {
+    const bool ran = c_->Run([&] {
+      c_->socket.async_read_some(c_->buffer.prepare(kReadSize),
+                                 [self = shared_from_this()](beast::error_code ec, size_t n) { self->OnRead(ec, n); });
+    });
+    if (!ran) {
+      net::post(f_->pool->executor, [self = shared_from_this()] { self->OnRead(net::error::operation_aborted, 0); });
+    }
+  }
+
+  void OnRead(beast::error_code ec, size_t n) {
+    if (c_->timed_out()) ec = beast::error::timeout;
+    if (!ec) {
+      c_->buffer.commit(n);
+      while (c_->buffer.size() > 0 && !parser_.is_done()) {
+        const size_t used = parser_.put(c_->buffer.data(), ec);
+        c_->buffer.consume(used);
+        if (ec == http::error::need_more) {
+          ec = {};
+          break;
+        }
+        if (ec || used == 0) break;
+      }
+    } else if (ec == net::error::eof) {
+      // The server closed the connection: the end of a body delimited by it, else an error (as
+      // Beast's reads say it).
+      if (!parser_.got_some()) {
+        ec = http::error::end_of_stream;
+      } else {
+        ec = {};
+        parser_.put_eof(ec);
+      }
+    }
+    if (draining_) {
+      if (ec) return End(false);
+      return parser_.is_done() ? End(true) : Read();
+    }
+    if (ec) {
+      // The connection ended before any byte of a response. The server may still have acted on
+      // the request, so only requests without effects count as not received.
+      const std::string& m = f_->req.method;
+      const bool header = !parser_.is_header_done();
+      return Fail("reading from ", ec,
+                  header && reused_ && ec == http::error::end_of_stream && (m == "GET" || m == "HEAD"));
+    }
+    if (!parser_.is_header_done()) return Read();
+    if (parser_.is_done()) return Complete(false);
+    if (f_->req.on_progress && f_->req.on_progress(parser_.get().body())) return Complete(true);
+    Read();
+  }
+
+  void Complete(bool stopped_early) {
+    HttpResult result;
+    result.status = static_cast<int>(parser_.get().result_int());
+    for (const auto& field : parser_.get()) {
+      result.headers.emplace_back(absl::AsciiStrToLower(std::string(field.name_string())), std::string(field.value()));
+    }
+    const bool keep_alive = parser_.get().keep_alive();
+    result.body = std::move(parser_.get().body());
+    if (!stopped_early && f_->req.on_progress) f_->req.on_progress(result.body);
+    Outcome out;
+    out.result = std::move(result);
+    if (!keep_alive || parser_.is_done()) {
+      // The connection is free before the caller hears of the response (and may start another).
+      End(keep_alive);
+      return Result(std::move(out));
+    }
+    Result(std::move(out));
+    // The rest of a response stopped early is drained for a short while.
+    draining_ = true;
+    c_->SetDeadline(std::min(f_->deadline, Clock::now() + std::chrono::milliseconds(20)));
+    Read();
+  }
+
+  void Fail(const char* doing, const beast::error_code& ec, bool not_received) {
+    Outcome out;
+    out.result = Failed(doing, f_->req, ec);
+    out.not_received = not_received;
+    Result(std::move(out));
+    End(false);
+  }
+
+  void Result(Outcome out) {
     if (!out.result.ok() && out.not_received) {
       // As HttpConnectionPool::Fetch: the server closed the pooled connection; one more try.
-      f->pool->idle.Drop(f->target.origin);
-      return AsyncAttempt(f, false);
+      f_->pool->idle.Drop(f_->target->origin);
+      return AsyncAttempt(f_, false);
     }
-    f->done(std::move(out.result));
-  };
-  auto on_end = [pool = f->pool, origin = f->target.origin, c = std::move(c)](bool reusable) mutable {
-    if (reusable) {
-      pool->idle.Put(origin, std::move(c));
-    } else {
-      c->Close();
-    }
-  };
-  absl::Status s = StartExchange(conn.stream, conn.stream, conn.buffer, f->req, f->target, reused, f->deadline,
-                                 std::move(on_result), std::move(on_end));
-  if (!s.ok()) {
-    conn.Close();
-    f->done(s);
+    f_->done(std::move(out.result));
   }
+
+  // The connection may serve another exchange (`reusable`) or is closed.
+  void End(bool reusable) {
+    c_->SetDeadline(Clock::time_point::max());
+    if (reusable) {
+      f_->pool->idle.Put(f_->target->origin, std::move(c_));
+    } else {
+      c_->Close();
+    }
+  }
+
+  std::shared_ptr<AsyncFetch> f_;
+  std::shared_ptr<Conn> c_;
+  const bool reused_;
+  bool draining_ = false;
+  std::string out_;  // the serialized request
+  http::response_parser<http::string_body> parser_;
+};
+
+void AsyncExchange(const std::shared_ptr<AsyncFetch>& f, std::shared_ptr<AsyncHttpPool::Connection> c, bool reused) {
+  absl::StatusOr<std::string> wire = SerializeRequest(f->req, *f->target);
+  if (!wire.ok()) {
+    c->Close();
+    return f->done(absl::UnavailableError(wire.status().message()));
+  }
+  std::make_shared<AsyncExchangeOp>(f, std::move(c), reused, std::move(*wire))->Start();
+}
+
+// Connects `c` to the first of `endpoints` (from `i` on) that accepts, within the deadline.
+void AsyncConnect(const std::shared_ptr<AsyncFetch>& f, const std::shared_ptr<AsyncHttpPool::Connection>& c,
+                  const std::shared_ptr<tcp::resolver::results_type>& endpoints, size_t i, beast::error_code last) {
+  if (i >= endpoints->size() || c->timed_out()) {
+    c->Close();
+    return f->done(Failed("connecting to ", f->req, c->timed_out() ? beast::error::timeout : last));
+  }
+  const tcp::endpoint ep = std::next(endpoints->begin(), static_cast<std::ptrdiff_t>(i))->endpoint();
+  const bool ran = c->Run([&] {
+    beast::error_code ignored;
+    c->socket.close(ignored);
+    c->socket.async_connect(ep, [f, c, endpoints, i](beast::error_code ec) {
+      if (ec) return AsyncConnect(f, c, endpoints, i + 1, ec);
+      bool ok = c->Run([&] {
+        // Requests are small and answered at once: no Nagle delay on their last segment.
+        c->socket.set_option(tcp::no_delay(true), ec);
+        ec = {};
+        c->socket.non_blocking(true, ec);  // the first send of each request is tried at once
+      });
+      if (!ok || ec) return AsyncConnect(f, c, endpoints, endpoints->size(), ec);
+      f->pool->idle.CountOpened();
+      AsyncExchange(f, c, false);
+    });
+  });
+  if (!ran) net::post(f->pool->executor, [f, c, endpoints] { AsyncConnect(f, c, endpoints, endpoints->size(), {}); });
 }
 
 void AsyncAttempt(const std::shared_ptr<AsyncFetch>& f, bool may_reuse) {
-  if (std::shared_ptr<AsyncHttpPool::Connection> c = may_reuse ? f->pool->idle.Take(f->target.origin) : nullptr) {
+  if (std::shared_ptr<AsyncHttpPool::Connection> c = may_reuse ? f->pool->idle.Take(f->target->origin) : nullptr) {
     return AsyncExchange(f, std::move(c), true);
   }
   auto c = std::make_shared<AsyncHttpPool::Connection>(f->pool->executor);
   auto resolver = std::make_shared<tcp::resolver>(f->pool->executor);
   resolver->async_resolve(
-      f->target.dial_host, f->target.port,
+      f->target->dial_host, f->target->port,
       [f, c, resolver](beast::error_code ec, const tcp::resolver::results_type& endpoints) {
-        if (ec) return f->done(absl::UnavailableError(absl::StrCat("resolving ", f->target.host, ": ", ec.message())));
-        c->stream.expires_at(f->deadline);
-        c->stream.async_connect(endpoints, [f, c](beast::error_code ec, const tcp::endpoint&) {
-          if (ec) return f->done(Failed("connecting to ", f->req, ec));
-          // Requests are small and answered at once: no Nagle delay on their last segment.
-          c->stream.socket().set_option(tcp::no_delay(true), ec);
-          f->pool->idle.CountOpened();
-          AsyncExchange(f, c, false);
-        });
+        if (ec) return f->done(absl::UnavailableError(absl::StrCat("resolving ", f->target->host, ": ", ec.message())));
+        c->SetDeadline(f->deadline);
+        AsyncConnect(f, c, std::make_shared<tcp::resolver::results_type>(endpoints), 0, net::error::host_not_found);
       });
 }
 
@@ -608,14 +898,23 @@ bool AsyncHttpPool::Supports(std::string_view url) {
 }
 
 void AsyncHttpPool::Fetch(HttpRequest request, Done done) {
-  absl::StatusOr<Target> t = ParseTarget(request.url);
-  if (!t.ok()) return done(t.status());
-  if (t->tls) return done(absl::InvalidArgumentError(absl::StrCat("not a plain http URL: ", request.url)));
   auto f = std::make_shared<AsyncFetch>();
+  {
+    std::lock_guard lock(state_->target_mu);
+    if (state_->last_target != nullptr && request.url == state_->last_url) f->target = state_->last_target;
+  }
+  if (f->target == nullptr) {
+    absl::StatusOr<Target> t = ParseTarget(request.url);
+    if (!t.ok()) return done(t.status());
+    f->target = std::make_shared<const Target>(std::move(*t));
+    std::lock_guard lock(state_->target_mu);
+    state_->last_url = request.url;
+    state_->last_target = f->target;
+  }
+  if (f->target->tls) return done(absl::InvalidArgumentError(absl::StrCat("not a plain http URL: ", request.url)));
   f->pool = state_;
   f->deadline = Clock::now() + request.timeout;
   f->req = std::move(request);
-  f->target = std::move(*t);
   f->done = std::move(done);
   AsyncAttempt(f, true);
 }

@@ -1,7 +1,8 @@
 // HttpConnectionPool and AsyncHttpPool against a small in-process HTTP/1.1 server that counts the
 // connections it accepts and the requests it reads: reuse, `Connection: close`, idle connections the
 // server closed, no resend of a request that may have reached the server, SSE responses stopped
-// early, and the deadline and cancellation of an exchange with a server that stalls mid-response.
+// early, the deadline and cancellation of an exchange with a server that stalls mid-response (also
+// a shorter deadline on a reused connection), and a header value that would split the request.
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -34,6 +35,7 @@ enum class Mode {
   kDropSecondRequest,   // answers the first request of a connection, reads the second and closes
   kSse,                 // answers with a chunked SSE stream of two events
   kStallMidBody,        // sends the header and part of an SSE body, then nothing until shut down
+  kStallSecond,         // answers the first request of a connection; stalls on the second as above
 };
 
 class TestServer {
@@ -83,7 +85,7 @@ class TestServer {
       if (ec) return;
       ++requests_;
       if (mode_ == Mode::kDropSecondRequest && n == 1) break;
-      if (mode_ == Mode::kStallMidBody) {
+      if (mode_ == Mode::kStallMidBody || (mode_ == Mode::kStallSecond && n == 1)) {
         net::write(socket, net::buffer(std::string("HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
                                                    "Transfer-Encoding: chunked\r\n\r\n6\r\ndata: ")), ec);
         while (!stopping_) std::this_thread::sleep_for(std::chrono::milliseconds(10));
@@ -324,6 +326,35 @@ TEST_F(AsyncPoolTest, AServerThatStallsMidResponseCostsAtMostTheTimeout) {
   EXPECT_EQ(res.status().code(), absl::StatusCode::kDeadlineExceeded) << res.status();
   EXPECT_GE(took, std::chrono::milliseconds(250));
   EXPECT_LT(took, std::chrono::milliseconds(3'000));
+}
+
+// The deadline is kept by one timer per connection, armed for the first exchange's (later)
+// deadline: a later exchange with an earlier deadline on the reused connection must still end by it.
+TEST_F(AsyncPoolTest, AShorterDeadlineOnAReusedConnectionIsKept) {
+  TestServer server(Mode::kStallSecond);
+  HttpRequest first = Post(server.url(), "1");
+  first.timeout = std::chrono::milliseconds(60'000);
+  ASSERT_TRUE(Fetch(first).ok());
+  HttpRequest second = Post(server.url(), "2");
+  second.timeout = std::chrono::milliseconds(300);
+  const auto start = std::chrono::steady_clock::now();
+  absl::StatusOr<HttpResult> res = Fetch(second);
+  const auto took = std::chrono::steady_clock::now() - start;
+  EXPECT_EQ(res.status().code(), absl::StatusCode::kDeadlineExceeded) << res.status();
+  EXPECT_GE(took, std::chrono::milliseconds(250));
+  EXPECT_LT(took, std::chrono::milliseconds(3'000));
+  EXPECT_EQ(server.connections(), 1);  // the second went out on the first's connection
+}
+
+// Header fields are written by hand: one that would split the request is refused, not sent.
+TEST_F(AsyncPoolTest, AHeaderWithALineBreakIsRefused) {
+  TestServer server(Mode::kKeepAlive);
+  HttpRequest r = Post(server.url(), "1");
+  r.headers.emplace_back("Mcp-Session-Id", "abc\r\nX-Injected: 1");
+  absl::StatusOr<HttpResult> res = Fetch(r);
+  EXPECT_FALSE(res.ok());
+  EXPECT_EQ(server.requests(), 0);
+  ASSERT_TRUE(Fetch(Post(server.url(), "2")).ok());  // the pool still works
 }
 
 TEST_F(AsyncPoolTest, OnlyPlainHttpAndReachableServers) {
