@@ -102,11 +102,20 @@ struct EvalLimits {
   uint32_t max_depth = 256;        // nested rule calls
 };
 
+// `context_facts` converted once to the engine's form (Snapshot::PrepareContext), for a request that
+// asks several queries with the same context facts. Opaque.
+struct PreparedContext;
+
 struct QueryOptions {
   std::vector<Fact> context_facts;  // request-scoped facts, visible only to this request
   bool explain = false;
   std::optional<int64_t> now_unix;  // value of @current_unix_time; unset = the clock
   EvalLimits limits;
+  // Optional: `context_facts` as Snapshot::PrepareContext converted them; it must have been prepared
+  // from exactly these context_facts. Queries use it instead of converting them again when it fits
+  // (same policy, no symbol interned since, when that could change the conversion), else they
+  // convert context_facts; the answers are the same either way.
+  std::shared_ptr<const PreparedContext> prepared_context;
 };
 
 // One node of an explanation tree. For an allow: the rule that applied, with a child per condition
@@ -186,6 +195,10 @@ class Snapshot {
   absl::StatusOr<std::vector<std::string>> Actions(const TypedValue& actor, const TypedValue& resource,
                                                    const QueryOptions& options = {}, bool* wildcard = nullptr) const;
   absl::StatusOr<QueryResult> Query(const ConjunctiveQuery& query, const QueryOptions& options = {}) const;
+  // Converts context facts once for several queries on this snapshot's policy (set the result as
+  // QueryOptions::prepared_context next to the same context_facts). Never fails: a fact that does not
+  // convert makes every query that uses the result fail as it would have when converting it.
+  std::shared_ptr<const PreparedContext> PrepareContext(const std::vector<Fact>& context_facts) const;
 
   // Stored facts matching `pattern`, in a stable order, leaving out facts expired at `now_unix`
   // (Unix seconds; the clock when unset). See Change::expires_at.

@@ -9,6 +9,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "engine/api_impl.h"
 
 namespace mandate::agents {
 namespace {
@@ -29,6 +30,12 @@ TypedValue Str(std::string s) { return TypedValue{"String", std::move(s)}; }
 
 QueryArg Const(TypedValue v) { return QueryArg{std::move(v), ""}; }
 QueryArg Var(std::string name) { return QueryArg{std::nullopt, std::move(name)}; }
+
+// Whether the policy has the predicate at all: a query of one it has not answers nothing (see
+// QueryIfDefined), once the request's context and values converted without error.
+bool Defines(const Snapshot& snapshot, std::string_view predicate, uint32_t arity) {
+  return snapshot.impl().program().FindPredicate(predicate, arity).has_value();
+}
 
 // The rate_limit(actor, action, resource, bucket, max, window_seconds) rules that match a request.
 absl::StatusOr<std::vector<RateRule>> RateRulesFor(const Snapshot& snapshot, const CheckRequest& req,
@@ -275,14 +282,17 @@ absl::StatusOr<int64_t> Agents::PurgeExpiredGrants(int64_t now_unix) {
 // ---- Decisions ---------------------------------------------------------------------------------
 
 std::vector<Fact> Agents::RequestFacts(const CheckRequest& req) const {
-  std::vector<Fact> facts = req.context_facts;
+  std::vector<Fact> granted = ActiveGrantFacts(req.now_unix);
+  std::vector<Fact> facts;
+  // One allocation: acts_for and the owners below add at most 2 * on_behalf_of + 2 facts.
+  facts.reserve(req.context_facts.size() + req.context.size() + granted.size() + 2 * req.on_behalf_of.size() + 2);
+  facts.insert(facts.end(), req.context_facts.begin(), req.context_facts.end());
   for (const auto& [key, value] : req.context) facts.push_back(Fact{"context", {Str(key), value}});
   const TypedValue* from = &req.actor;
   for (const TypedValue& p : req.on_behalf_of) {
     facts.push_back(Fact{"acts_for", {*from, p}});
     from = &p;
   }
-  std::vector<Fact> granted = ActiveGrantFacts(req.now_unix);
   facts.insert(facts.end(), std::make_move_iterator(granted.begin()), std::make_move_iterator(granted.end()));
   // The owners of the registered agents the request names.
   std::shared_ptr<const AgentMap> registry = agents();
@@ -312,7 +322,6 @@ CheckResult Agents::Evaluate(const Snapshot& snapshot, const CheckRequest& req) 
     out.reasons.push_back(Reason{code, std::move(message)});
     return out;
   };
-  const std::string what = absl::StrCat(req.action, " ", ToString(req.resource));
   if (req.on_behalf_of.size() > static_cast<size_t>(std::max(0, config_.max_chain_length))) {
     return deny(kChainTooLong, absl::StrCat("on_behalf_of names ", req.on_behalf_of.size(),
                                             " principals; this server allows at most ", config_.max_chain_length));
@@ -334,6 +343,8 @@ CheckResult Agents::Evaluate(const Snapshot& snapshot, const CheckRequest& req) 
   options.context_facts = RequestFacts(req);
   options.now_unix = req.now_unix;
   options.limits = req.limits;
+  // Up to chain + 3 queries share the context: convert it once.
+  options.prepared_context = snapshot.PrepareContext(options.context_facts);
 
   if (config_.require_delegation_fact) {
     for (size_t i = 1; i < chain.size(); ++i) {
@@ -362,6 +373,7 @@ CheckResult Agents::Evaluate(const Snapshot& snapshot, const CheckRequest& req) 
     }
     if (d.allowed) continue;
     all_allowed = false;
+    const std::string what = absl::StrCat(req.action, " ", ToString(req.resource));
     if (i == 0) {
       out.reasons.push_back(Reason{kActorDenied, absl::StrCat(ToString(req.actor), " may not ", what)});
     } else {
@@ -373,9 +385,14 @@ CheckResult Agents::Evaluate(const Snapshot& snapshot, const CheckRequest& req) 
   if (!all_allowed) return out;
 
   options.explain = false;
-  absl::StatusOr<std::vector<RateRule>> rules = RateRulesFor(snapshot, req, options);
+  // Every check above converted the context, actor, action and resource without error, so the
+  // queries of predicates the policy does not have are skipped: they would answer nothing.
+  absl::StatusOr<std::vector<RateRule>> rules =
+      Defines(snapshot, "rate_limit", 6) ? RateRulesFor(snapshot, req, options) : std::vector<RateRule>{};
   if (!rules.ok()) return deny(kEvaluationError, std::string(rules.status().message()));
-  absl::StatusOr<bool> needs_approval = RequiresApproval(snapshot, req.actor, req.action, req.resource, options);
+  absl::StatusOr<bool> needs_approval = Defines(snapshot, "requires_approval", 3)
+                                            ? RequiresApproval(snapshot, req.actor, req.action, req.resource, options)
+                                            : false;
   if (!needs_approval.ok()) return deny(kEvaluationError, std::string(needs_approval.status().message()));
   if (*needs_approval) {
     absl::StatusOr<std::optional<int64_t>> ttl = PolicyApprovalTtl(snapshot, req.actor, req.action, req.resource, options);
@@ -385,6 +402,7 @@ CheckResult Agents::Evaluate(const Snapshot& snapshot, const CheckRequest& req) 
         {"code", "requires_approval"},
         {"message", absl::StrCat("requires_approval(", ToString(req.actor), ", \"", req.action, "\", ",
                                  ToString(req.resource), ") holds: a person must approve this request")}}};
+    const std::string what = absl::StrCat(req.action, " ", ToString(req.resource));
     std::string principals;
     for (const TypedValue& p : req.on_behalf_of) absl::StrAppend(&principals, principals.empty() ? "" : ", ", ToString(p));
     why.push_back(boost::json::object{
@@ -495,6 +513,7 @@ absl::StatusOr<store::ApprovalRecord> Agents::DecideApproval(const Snapshot& sna
   QueryOptions options;
   options.context_facts = RequestFacts(req);
   options.now_unix = req.now_unix;
+  options.prepared_context = snapshot.PrepareContext(options.context_facts);
   if (absl::Status may = MayApprove(snapshot, *a, decision.approver, options); !may.ok()) {
     events->push_back(ApprovalEvent{"refused", *a, decision.approver, std::string(may.message())});
     return may;

@@ -358,6 +358,14 @@ absl::Status RequestScope::Init(const Snapshot::Impl& snap, const QueryOptions& 
   if (program.uses_now() || snap.facts.has_expiry()) {
     ctx.now = options.now_unix ? *options.now_unix : absl::ToUnixSeconds(absl::Now());
   }
+  if (const PreparedContext* p = options.prepared_context.get();
+      p != nullptr && p->policy->impl().program.get() == &program &&
+      (!p->symbols.has_local() || SymbolTable::Global().size() == p->global_symbols)) {
+    if (!p->status.ok()) return p->status;
+    symbols.SetBase(&p->symbols);
+    ctx.shared = &p->ctx;
+    return absl::OkStatus();
+  }
   return options.context_facts.empty() ? absl::OkStatus() : ctx.AddContextFacts(program, options.context_facts);
 }
 
@@ -390,6 +398,18 @@ std::shared_ptr<const Snapshot> Snapshot::Impl::Make(std::shared_ptr<const Polic
 }
 
 uint64_t Snapshot::revision() const { return impl_->facts.revision(); }
+
+std::shared_ptr<const PreparedContext> Snapshot::PrepareContext(const std::vector<Fact>& context_facts) const {
+  auto p = std::make_shared<PreparedContext>();
+  p->policy = impl_->policy;
+  // Read before converting: a string interned meanwhile makes queries convert again.
+  p->global_symbols = SymbolTable::Global().size();
+  p->ctx.symbols = &p->symbols;
+  p->status = p->ctx.AddContextFacts(impl_->program(), context_facts);
+  p->ctx.symbols = nullptr;
+  return p;
+}
+
 const std::shared_ptr<const Policy>& Snapshot::policy() const { return impl_->policy; }
 size_t Snapshot::fact_count() const { return impl_->facts.size(); }
 
@@ -550,6 +570,13 @@ absl::StatusOr<QueryResult> Snapshot::Query(const ConjunctiveQuery& query, const
   absl::flat_hash_map<std::string, uint16_t> slots;
   std::vector<uint16_t> reported;
   QueryResult result;
+  // Sized once: a query has at most one variable per argument.
+  size_t num_args = 0;
+  for (const QueryCall& call : query.calls) num_args += call.args.size();
+  c.slot_names.reserve(num_args);
+  c.slot_types.reserve(num_args);
+  reported.reserve(num_args);
+  result.vars.reserve(num_args);
   auto slot_of = [&](const std::string& name) {
     auto [it, inserted] = slots.try_emplace(name, static_cast<uint16_t>(c.slot_names.size()));
     if (inserted) {
@@ -563,6 +590,7 @@ absl::StatusOr<QueryResult> Snapshot::Query(const ConjunctiveQuery& query, const
     return it->second;
   };
   std::vector<engine::Literal> lits;
+  lits.reserve(query.calls.size() + query.constraints.size());
   for (const QueryCall& call : query.calls) {
     std::optional<uint32_t> pred = prog.FindPredicate(call.predicate, static_cast<uint32_t>(call.args.size()));
     if (!pred || call.args.size() > engine::kMaxArity) {
@@ -572,6 +600,7 @@ absl::StatusOr<QueryResult> Snapshot::Query(const ConjunctiveQuery& query, const
     engine::Literal l;
     l.kind = engine::Literal::Kind::kCall;
     l.pred = *pred;
+    l.args.reserve(call.args.size());
     for (const QueryArg& qa : call.args) {
       engine::Arg arg;
       if (qa.value) {

@@ -34,6 +34,15 @@ struct Snapshot::Impl {
   const engine::Program& program() const { return *policy->impl().program; }
 };
 
+// Context facts converted once (Snapshot::PrepareContext) for the queries of one request.
+struct PreparedContext {
+  std::shared_ptr<const Policy> policy;  // whose program the predicates index (kept alive)
+  size_t global_symbols = 0;             // SymbolTable::Global().size() when converted
+  engine::RequestSymbols symbols;        // the local ids the facts' unknown strings got
+  engine::RequestContext ctx;            // context and context_values
+  absl::Status status;                   // the conversion's error, returned by every query using it
+};
+
 namespace engine {
 
 // Request-scoped evaluation state built from QueryOptions: local symbols, context facts, the time.
@@ -41,6 +50,8 @@ struct RequestScope {
   RequestSymbols symbols;
   RequestContext ctx;
   // The time is read (options.now_unix, else the clock) only when the policy or the facts need it.
+  // Uses options.prepared_context when it gives what converting context_facts now would: the same
+  // program and, if it holds request-local strings, no string interned since (one could be among them).
   absl::Status Init(const Snapshot::Impl& snap, const QueryOptions& options);
 };
 

@@ -19,16 +19,27 @@ using facts::SymbolTable;
 
 SymbolId RequestSymbols::Resolve(std::string_view s) {
   if (std::optional<SymbolId> id = SymbolTable::Global().Find(s)) return *id;
+  size_t first = 0;  // local ids below kLocalBase + first are base_'s
+  if (base_ != nullptr) {
+    first = base_->local_.size();
+    for (size_t i = 0; i < first; ++i) {
+      if (base_->local_[i] == s) return kLocalBase + static_cast<SymbolId>(i);
+    }
+  }
   for (size_t i = 0; i < local_.size(); ++i) {
-    if (local_[i] == s) return kLocalBase + static_cast<SymbolId>(i);
+    if (local_[i] == s) return kLocalBase + static_cast<SymbolId>(first + i);
   }
   local_.emplace_back(s);
-  return kLocalBase + static_cast<SymbolId>(local_.size() - 1);
+  return kLocalBase + static_cast<SymbolId>(first + local_.size() - 1);
 }
 
 std::string_view RequestSymbols::Name(SymbolId id) const {
   if (id >= kLocalBase) {
-    const size_t i = id - kLocalBase;
+    size_t i = id - kLocalBase;
+    if (base_ != nullptr) {
+      if (i < base_->local_.size()) return base_->local_[i];
+      i -= base_->local_.size();
+    }
     return i < local_.size() ? std::string_view(local_[i]) : std::string_view();
   }
   return SymbolTable::Global().Name(id);
@@ -344,10 +355,11 @@ Evaluator::Result Evaluator::Holds(uint32_t pred, const Value* in, bool* holds) 
 Evaluator::FactSource Evaluator::FindFact(uint32_t pred, const Value* tuple) const {
   if (views_[pred].Contains(tuple) && views_[pred].Live(tuple, req_.now)) return FactSource::kStored;
   if (prog_.policy_view(pred).base != nullptr && prog_.policy_view(pred).Contains(tuple)) return FactSource::kPolicy;
-  if (req_.context.empty()) return FactSource::kNone;
+  const std::vector<RequestContext::ContextFact>& context = req_.ContextFacts();
+  if (context.empty()) return FactSource::kNone;
   const uint32_t n = prog_.pred(pred).key.arity;
-  for (const RequestContext::ContextFact& cf : req_.context) {
-    if (cf.pred == pred && std::equal(tuple, tuple + n, req_.context_values.data() + cf.offset)) {
+  for (const RequestContext::ContextFact& cf : context) {
+    if (cf.pred == pred && std::equal(tuple, tuple + n, req_.ContextRow(cf))) {
       return FactSource::kContext;
     }
   }
@@ -372,8 +384,8 @@ Evaluator::FactSource Evaluator::MatchFact(uint32_t pred, const Value* pattern, 
   };
   if (first(views_[pred])) return FactSource::kStored;
   if (first(prog_.policy_view(pred))) return FactSource::kPolicy;
-  for (const RequestContext::ContextFact& cf : req_.context) {
-    if (cf.pred == pred && fits(req_.context_values.data() + cf.offset)) return FactSource::kContext;
+  for (const RequestContext::ContextFact& cf : req_.ContextFacts()) {
+    if (cf.pred == pred && fits(req_.ContextRow(cf))) return FactSource::kContext;
   }
   return FactSource::kNone;
 }
@@ -528,9 +540,9 @@ bool Evaluator::SolveFacts(uint32_t p, const Value* in, uint32_t mask, AnswerFn 
     return false;
   }
   if (!prog_.policy_view(p).ForEach(in, emit)) return false;
-  for (const RequestContext::ContextFact& cf : req_.context) {
+  for (const RequestContext::ContextFact& cf : req_.ContextFacts()) {
     if (cf.pred != p) continue;
-    const Value* row = req_.context_values.data() + cf.offset;
+    const Value* row = req_.ContextRow(cf);
     bool match = true;
     for (uint32_t i = 0; i < n && match; ++i) match = !in[i].valid() || in[i] == row[i];
     if (match && !emit(row)) return false;

@@ -38,8 +38,13 @@ class RequestSymbols {
   SymbolId Resolve(std::string_view s);
   std::string_view Name(SymbolId id) const;
   void Clear() { local_.clear(); }
+  bool has_local() const { return !local_.empty(); }
+  // Continues the local ids of `base` (shared by the queries of one request; it must outlive this and
+  // not change): its strings keep their ids, new ones are numbered after them. Call before Resolve.
+  void SetBase(const RequestSymbols* base) { base_ = base; }
 
  private:
+  const RequestSymbols* base_ = nullptr;
   std::vector<std::string> local_;
 };
 
@@ -58,12 +63,20 @@ struct RequestContext {
   };
   std::vector<ContextFact> context;
   std::vector<Value> context_values;
+  // When set, the context facts are shared's (converted once for several queries of one request,
+  // with `symbols` based on the symbols they were converted with) and context/context_values are unused.
+  const RequestContext* shared = nullptr;
   int64_t now = 0;  // Unix seconds: @current_unix_time, time_within, fact expiry
   EvalLimits limits;
   RequestSymbols* symbols = nullptr;
 
   // Adds context facts (predicates the program does not know are ignored: no rule can see them).
   absl::Status AddContextFacts(const Program& program, const std::vector<Fact>& facts);
+  // What the evaluator reads: the context facts and the values of one of them.
+  const std::vector<ContextFact>& ContextFacts() const { return shared != nullptr ? shared->context : context; }
+  const Value* ContextRow(const ContextFact& cf) const {
+    return (shared != nullptr ? shared->context_values : context_values).data() + cf.offset;
+  }
 };
 
 class Evaluator {

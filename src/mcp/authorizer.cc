@@ -46,6 +46,7 @@ bool Authorizer::Visible(const AuthzRequest& request) const {
   const agents::CheckRequest c = ToCheck(request);
   QueryOptions options;
   options.context_facts = agents_->RequestFacts(c);
+  options.prepared_context = snap->PrepareContext(options.context_facts);  // one per principal below
   options.now_unix = request.now_unix;
   for (const TypedValue& who : principals) {
     if (!snap->Check(who, request.action, request.resource, options).allowed) return false;
