@@ -217,8 +217,8 @@ void AuditLog::Enqueue(Item item, size_t count, Done done, bool direct) {
       answer_now = true;
       refused = closing_ ? absl::UnavailableError("the audit log is closed") : broken_;
     } else {
-      answer_now =
-          !direct && options_.durability == Durability::kAsync && queued_records_ + count <= options_.async_max_pending;
+      answer_now = !direct && options_.durability == Durability::kAsync &&
+                   queued_records_ + count <= options_.async_max_pending;
       queued_records_ += count;
       if (pending_.entries == 0) pending_.since = std::chrono::steady_clock::now();
       pending_.entries += count;
@@ -314,7 +314,8 @@ void AuditLog::Recycle(Framed& f) {
 bool AuditLog::WakeIo(bool urgent) {
   // Not when it is busy: it looks at what is pending again before it sleeps.
   if (!io_idle_) return false;
-  if (!urgent && pending_.entries < kAsyncWriteRecords && io_deadline_ <= pending_.since + options_.async_write_delay) {
+  if (!urgent && pending_.entries < kAsyncWriteRecords &&
+      io_deadline_ <= pending_.since + options_.async_write_delay) {
     return false;  // it wakes by itself in time
   }
   io_idle_ = false;  // one wake-up is enough
@@ -476,7 +477,8 @@ void AuditLog::IoLoop() {
         for (const Batch& b : posted) b.done(status);
       });
     }
-    const uint64_t last_seq = framed_.written != nullptr && !framed_.written->empty() ? framed_.written->back().seq : 0;
+    const uint64_t last_seq =
+        framed_.written != nullptr && !framed_.written->empty() ? framed_.written->back().seq : 0;
     if (status.ok() && last_seq != 0) {
       const std::shared_ptr<const std::vector<Written>> written = framed_.written;
       std::lock_guard<std::mutex> s(subscribers_mu_);

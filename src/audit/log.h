@@ -191,7 +191,7 @@ class AuditLog {
   std::string recovered_at_;
   // I/O thread state.
   int fd_ = -1;
-  int index_fd_ = -1;       // the current segment's .idx; -1 after a failed write (readers then scan)
+  int index_fd_ = -1;  // the current segment's .idx; -1 after a failed write (readers then scan)
   uint64_t write_off_ = 0;  // where the next frames go in the current segment
   uint64_t file_end_ = 0;   // its size: zeros from write_off_ on (format.h)
   bool unsynced_ = false;
@@ -199,15 +199,15 @@ class AuditLog {
   uint64_t syncs_ = 0;
   uint64_t stats_bytes_ = 0;
 
-  mutable std::mutex mu_;       // guards what follows
+  mutable std::mutex mu_;  // guards what follows
   std::condition_variable cv_;  // wakes the I/O thread
   Pending pending_;
-  Pending spare_;              // the last taken, emptied: its vectors' capacity is reused
-  size_t queued_records_ = 0;  // appended and not yet written
+  Pending spare_;  // the last taken, emptied: its vectors' capacity is reused
+  size_t queued_records_ = 0;   // appended and not yet written
   bool closing_ = false;
-  bool io_idle_ = false;                               // the I/O thread waits on cv_ ...
+  bool io_idle_ = false;  // the I/O thread waits on cv_ ...
   std::chrono::steady_clock::time_point io_deadline_;  // ... until then (max: until woken)
-  absl::Status broken_;                                // sticky I/O error
+  absl::Status broken_;  // sticky I/O error
   Runner runner_;
   LogStats stats_;
 

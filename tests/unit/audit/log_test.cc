@@ -334,6 +334,7 @@ TEST_F(AuditLogTest, ZeroFilledTailOfALiveSegment) {
   }
 }
 
+
 TEST_F(AuditLogTest, AsyncModeAnswersAtOnceAndFollowerSeesRecords) {
   LogOptions o = Options();
   o.durability = Durability::kAsync;
@@ -354,61 +355,6 @@ TEST_F(AuditLogTest, AsyncModeAnswersAtOnceAndFollowerSeesRecords) {
   EXPECT_EQ((*got)[0].seq, 1u);
   EXPECT_GE(got->size(), 50u);
   EXPECT_FALSE(MustVerify().problem);
-}
-
-// AppendRendered's entries are serialized on the I/O thread, not the caller's, and are chained in
-// call order with Append's: times never decrease and the log verifies.
-TEST_F(AuditLogTest, RenderedEntriesAreFramedOnTheIoThreadInCallOrder) {
-  for (const Durability mode : {Durability::kAsync, Durability::kSync}) {
-    fs::remove_all(dir_);
-    LogOptions o = Options();
-    o.durability = mode;
-    auto log = AuditLog::Open(o);
-    ASSERT_TRUE(log.ok());
-    const std::thread::id caller = std::this_thread::get_id();
-    std::atomic<int> rendered_on_caller{0};
-    std::atomic<int> answered{0};
-    int n = 0;
-    for (int i = 0; i < 40; ++i) {
-      auto done = [&](absl::Status s) {
-        EXPECT_TRUE(s.ok()) << s;
-        ++answered;
-      };
-      if (i % 3 == 0) {
-        (*log)->Append({absl::StrCat("{\"kind\":\"decision\",\"n\":", n++, "}")}, done);
-        continue;
-      }
-      // Two entries per call; what they say is decided now, rendered later.
-      const int first = n;
-      n += 2;
-      (*log)->AppendRendered(
-          2,
-          [&, first](std::vector<std::string>* bodies) {
-            if (std::this_thread::get_id() == caller) ++rendered_on_caller;
-            for (int k = first; k < first + 2; ++k)
-              bodies->push_back(absl::StrCat("{\"kind\":\"decision\",\"n\":", k, "}"));
-          },
-          done);
-    }
-    (*log)->Close();
-    EXPECT_EQ(answered.load(), 40);
-    EXPECT_EQ(rendered_on_caller.load(), 0);
-    auto got = Follower(dir_, 0).Poll();
-    ASSERT_TRUE(got.ok());
-    int next = 0;
-    int64_t last_time = 0;
-    for (const Found& f : *got) {
-      const boost::json::object record = boost::json::parse(f.json).as_object();
-      EXPECT_GE(f.time_us, last_time);
-      last_time = f.time_us;
-      if (!record.contains("n")) continue;  // a checkpoint
-      EXPECT_EQ(record.at("n").as_int64(), next) << "seq " << f.seq;
-      ++next;
-    }
-    EXPECT_EQ(next, n);
-    EXPECT_EQ((*log)->stats().appended, uint64_t(n));
-    EXPECT_FALSE(MustVerify().problem);
-  }
 }
 
 // Sync mode with concurrent callers (grouped commits, with the commit window): every caller is
