@@ -65,15 +65,11 @@ absl::StatusOr<std::unique_ptr<AuditLog>> AuditLog::Open(LogOptions options) {
   log->last_checkpoint_ = log->last_sync_ = std::chrono::steady_clock::now();
   if (log->recovered_bytes_ > 0) {
     // Part of a record was being written when the process died; the rest of the chain is intact.
-    Item item;
-    item.time_us = NowMicros();
-    item.bodies.push_back(boost::json::serialize(boost::json::object{
+    log->AddEntry(boost::json::serialize(boost::json::object{
         {"kind", "system"},
         {"action", "audit.recovered"},
         {"detail", boost::json::object{{"dropped_bytes", log->recovered_bytes_}, {"at", log->recovered_at_}}}}));
-    log->pending_.items.push_back(std::move(item));
-    log->pending_.entries = log->queued_records_ = 1;
-    log->pending_.since = std::chrono::steady_clock::now();
+    ++log->queued_records_;
   }
   log->io_ = std::thread([p = log.get()] { p->IoLoop(); });
   return log;
@@ -194,20 +190,14 @@ absl::Status AuditLog::Recover() {
 }
 
 void AuditLog::Append(std::vector<std::string> entries, Done done) {
-  const size_t n = entries.size();
-  Enqueue(Item{0, std::move(entries), nullptr}, n, std::move(done), /*direct=*/false);
+  Enqueue(std::move(entries), std::move(done), /*direct=*/false);
 }
 
-void AuditLog::AppendRendered(size_t count, Render render, Done done) {
-  Enqueue(Item{0, {}, std::move(render)}, count, std::move(done), /*direct=*/false);
-}
-
-void AuditLog::Enqueue(Item item, size_t count, Done done, bool direct) {
-  if (count == 0) {
+void AuditLog::Enqueue(std::vector<std::string> entries, Done done, bool direct) {
+  if (entries.empty()) {
     if (done) done(absl::OkStatus());
     return;
   }
-  item.time_us = NowMicros();
   absl::Status refused;
   bool answer_now = false;
   bool wake = false;
@@ -217,13 +207,12 @@ void AuditLog::Enqueue(Item item, size_t count, Done done, bool direct) {
       answer_now = true;
       refused = closing_ ? absl::UnavailableError("the audit log is closed") : broken_;
     } else {
-      answer_now = !direct && options_.durability == Durability::kAsync &&
-                   queued_records_ + count <= options_.async_max_pending;
-      queued_records_ += count;
-      if (pending_.entries == 0) pending_.since = std::chrono::steady_clock::now();
-      pending_.entries += count;
-      pending_.items.push_back(std::move(item));
-      if (!answer_now && done) pending_.batches.push_back(Batch{std::move(done), direct});
+      const size_t n = entries.size();
+      answer_now =
+          !direct && options_.durability == Durability::kAsync && queued_records_ + n <= options_.async_max_pending;
+      queued_records_ += n;
+      for (std::string& e : entries) AddEntry(std::move(e));
+      if (!answer_now && done) group_.batches.push_back(Batch{std::move(done), direct});
       wake = WakeIo(/*urgent=*/!answer_now);
     }
   }
@@ -236,9 +225,8 @@ absl::Status AuditLog::AppendAndWait(std::vector<std::string> entries) {
   std::condition_variable cv;
   bool finished = false;
   absl::Status result;
-  const size_t n = entries.size();
   Enqueue(
-      Item{0, std::move(entries), nullptr}, n,
+      std::move(entries),
       [&](absl::Status s) {
         std::lock_guard<std::mutex> g(m);
         result = s;
@@ -270,52 +258,53 @@ void AuditLog::Unsubscribe(int id) {
 void AuditLog::AddRecord(RecordType type, std::string body, int64_t time_us) {
   const uint64_t frame = kFrameHeaderBytes + kPayloadHeaderBytes + body.size();
   if (segment_size_ + frame > options_.segment_bytes && segment_size_ > kSegmentMagic.size()) {
-    framed_.chunks.push_back(Chunk{true, next_seq_, {}, {}});
+    group_.chunks.push_back(Chunk{true, next_seq_, {}, {}});
     segment_size_ = kSegmentMagic.size();
   }
   if (segment_size_ == kSegmentMagic.size()) index_due_ = 0;
-  if (framed_.chunks.empty()) framed_.chunks.emplace_back();
-  Chunk& chunk = framed_.chunks.back();
+  if (group_.chunks.empty()) group_.chunks.emplace_back();
+  Chunk& chunk = group_.chunks.back();
   if (segment_size_ >= index_due_) {
     AppendIndexEntry(IndexEntry{next_seq_, segment_size_, time_us}, &chunk.index);
     index_due_ = segment_size_ + kIndexEvery;
   }
   prev_ = AppendFrame(type, next_seq_, time_us, prev_, body, &chunk.frames);
   segment_size_ += frame;
-  if (framed_.written == nullptr) framed_.written = std::make_shared<std::vector<Written>>();
-  framed_.written->push_back(Written{next_seq_, time_us, type, std::move(body)});
+  if (group_.written == nullptr) group_.written = std::make_shared<std::vector<Written>>();
+  group_.written->push_back(Written{next_seq_, time_us, type, std::move(body)});
   ++next_seq_;
 }
 
-void AuditLog::AddEntry(std::string body, int64_t time_us) {
-  last_time_us_ = std::max(last_time_us_, time_us);
+void AuditLog::AddEntry(std::string body) {
+  if (group_.entries == 0) group_since_ = std::chrono::steady_clock::now();
+  last_time_us_ = std::max(last_time_us_, NowMicros());
   AddRecord(RecordType::kEntry, std::move(body), last_time_us_);
-  ++framed_.entries;
+  ++group_.entries;
   if (++since_checkpoint_ >= options_.checkpoint_records) AddCheckpoint();
 }
 
-void AuditLog::Recycle(Framed& f) {
-  if (!f.chunks.empty()) {
-    f.chunks.resize(1);
-    f.chunks[0].create = false;
-    f.chunks[0].first_seq = 0;
-    f.chunks[0].frames.clear();
-    f.chunks[0].index.clear();
+void AuditLog::Recycle(Group& g) {
+  if (!g.chunks.empty()) {
+    g.chunks.resize(1);
+    g.chunks[0].create = false;
+    g.chunks[0].first_seq = 0;
+    g.chunks[0].frames.clear();
+    g.chunks[0].index.clear();
   }
-  if (f.written.use_count() == 1) {
-    f.written->clear();
+  g.batches.clear();
+  if (g.written.use_count() == 1) {
+    g.written->clear();
   } else {
-    f.written.reset();  // a subscriber keeps it
+    g.written.reset();  // a subscriber keeps it
   }
-  f.entries = 0;
-  f.checkpoints.clear();
+  g.entries = 0;
+  g.checkpoints.clear();
 }
 
 bool AuditLog::WakeIo(bool urgent) {
-  // Not when it is busy: it looks at what is pending again before it sleeps.
+  // Not when it is busy: it looks at the group again before it sleeps.
   if (!io_idle_) return false;
-  if (!urgent && pending_.entries < kAsyncWriteRecords &&
-      io_deadline_ <= pending_.since + options_.async_write_delay) {
+  if (!urgent && group_.entries < kAsyncWriteRecords && io_deadline_ <= group_since_ + options_.async_write_delay) {
     return false;  // it wakes by itself in time
   }
   io_idle_ = false;  // one wake-up is enough
@@ -330,7 +319,7 @@ void AuditLog::AddCheckpoint() {
   cp.record_seq = next_seq_;
   signer_.SignCheckpoint(&cp);
   AddRecord(RecordType::kCheckpoint, CheckpointJson(cp), cp.time_us);
-  framed_.checkpoints.push_back(cp);
+  group_.checkpoints.push_back(cp);
   since_checkpoint_ = 0;
   last_checkpoint_ = std::chrono::steady_clock::now();
 }
@@ -415,15 +404,15 @@ void AuditLog::IoLoop() {
     // checkpoint by time, or the periodic sync of async mode.
     Clock::time_point now = Clock::now();
     for (;;) {
-      if (closing_ || !pending_.batches.empty()) break;
-      const bool handed = pending_.entries > 0;
-      if (handed &&
-          (sync_mode || pending_.entries >= kAsyncWriteRecords || now >= pending_.since + options_.async_write_delay))
+      if (closing_ || !group_.batches.empty()) break;
+      const bool framed = group_.entries > 0;
+      if (framed &&
+          (sync_mode || group_.entries >= kAsyncWriteRecords || now >= group_since_ + options_.async_write_delay))
         break;
       if (since_checkpoint_ > 0 && now >= last_checkpoint_ + options_.checkpoint_interval) break;
       if (unsynced_ && now >= last_sync_ + options_.async_sync_interval) break;
       io_deadline_ = Clock::time_point::max();
-      if (handed) io_deadline_ = std::min(io_deadline_, pending_.since + options_.async_write_delay);
+      if (framed) io_deadline_ = std::min(io_deadline_, group_since_ + options_.async_write_delay);
       if (since_checkpoint_ > 0) io_deadline_ = std::min(io_deadline_, last_checkpoint_ + options_.checkpoint_interval);
       if (unsynced_) io_deadline_ = std::min(io_deadline_, last_sync_ + options_.async_sync_interval);
       io_idle_ = true;
@@ -436,36 +425,24 @@ void AuditLog::IoLoop() {
       now = Clock::now();
     }
     const bool closing = closing_;
-    Pending p = std::exchange(pending_, std::move(spare_));
+    if (since_checkpoint_ > 0 && (closing || now - last_checkpoint_ >= options_.checkpoint_interval)) AddCheckpoint();
+    Group g = std::exchange(group_, std::move(spare_));
     absl::Status status = broken_;  // not OK: nothing more is written, the callers get this
-    const Runner runner = p.batches.empty() ? Runner() : runner_;
+    const Runner runner = g.batches.empty() ? Runner() : runner_;
     l.unlock();
 
-    // Render and frame what was handed over, then write it and sync it with one fdatasync (group
-    // commit).
-    if (status.ok()) {
-      for (Item& item : p.items) {
-        if (item.render) {
-          item.render(&item.bodies);
-          item.render = nullptr;
-        }
-        for (std::string& body : item.bodies) AddEntry(std::move(body), item.time_us);
-      }
-      if (since_checkpoint_ > 0 && (closing || now - last_checkpoint_ >= options_.checkpoint_interval)) {
-        AddCheckpoint();
-      }
-      status = WriteChunks(framed_.chunks);
-    }
+    // Everything framed so far is written, then synced with one fdatasync (group commit).
+    if (status.ok()) status = WriteChunks(g.chunks);
     if (status.ok() && closing) status = TrimSegment();  // a closed log has no zero-filled tail
-    if (status.ok() && (sync_mode || closing || !framed_.checkpoints.empty() ||
-                        Clock::now() - last_sync_ >= options_.async_sync_interval)) {
+    if (status.ok() &&
+        (sync_mode || closing || !g.checkpoints.empty() || Clock::now() - last_sync_ >= options_.async_sync_interval)) {
       status = Sync();
     }
-    for (const Checkpoint& cp : framed_.checkpoints) {
+    for (const Checkpoint& cp : g.checkpoints) {
       if (status.ok()) status = AppendCheckpointFile(cp);
     }
     std::vector<Batch> posted;
-    for (Batch& b : p.batches) {
+    for (Batch& b : g.batches) {
       if (b.direct || runner == nullptr) {
         b.done(status);
       } else {
@@ -477,34 +454,25 @@ void AuditLog::IoLoop() {
         for (const Batch& b : posted) b.done(status);
       });
     }
-    const uint64_t last_seq =
-        framed_.written != nullptr && !framed_.written->empty() ? framed_.written->back().seq : 0;
+    const uint64_t last_seq = g.written != nullptr && !g.written->empty() ? g.written->back().seq : 0;
     if (status.ok() && last_seq != 0) {
-      const std::shared_ptr<const std::vector<Written>> written = framed_.written;
+      const std::shared_ptr<const std::vector<Written>> written = g.written;
       std::lock_guard<std::mutex> s(subscribers_mu_);
       for (const auto& [id, sub] : subscribers_) sub(written);
     }
-    const uint64_t taken = p.entries;
-    p.items.clear();
-    p.batches.clear();
-    p.entries = 0;
     l.lock();
     if (!status.ok() && broken_.ok()) broken_ = status;
+    (status.ok() ? stats_.appended : stats_.failed) += g.entries;
+    queued_records_ -= g.entries;  // written (or failed): out of the async window
     if (status.ok()) {
-      stats_.appended += framed_.entries;
-    } else {
-      stats_.failed += taken;
-    }
-    queued_records_ -= taken;  // written (or failed): out of the async window
-    if (status.ok()) {
-      stats_.checkpoints += framed_.checkpoints.size();
+      stats_.checkpoints += g.checkpoints.size();
       stats_.last_seq = std::max(stats_.last_seq, last_seq);
     }
     stats_.syncs = syncs_;
     stats_.bytes = stats_bytes_;
     if (closing) return;
-    Recycle(framed_);
-    spare_ = std::move(p);
+    Recycle(g);
+    spare_ = std::move(g);
   }
 }
 

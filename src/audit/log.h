@@ -2,13 +2,11 @@
 // directory (format.h), with group commit, size-based segment rotation and signed checkpoints every
 // N records or T seconds.
 //
-// Callers only hand their entries over (under one mutex); the one I/O thread renders those handed
-// over unrendered (AppendRendered), chains and frames them (SHA-256, CRC), writes, syncs and
-// answers. So a request's thread spends well under a microsecond on its audit record, and the
-// rendering and hashing of a whole group run together on another core. The I/O thread is woken only
-// when it sleeps and something is due: a cross-thread wake-up costs more than framing a record (a
-// futex call and a context switch on each side), so under load most entries are handed over while
-// the previous write or fdatasync runs and are taken with the next one.
+// Callers chain and frame their own records (SHA-256, CRC and a copy, about a microsecond, under
+// one mutex), so that the only other thread is the I/O thread, which writes what was framed, syncs
+// and answers. It is woken only when it sleeps and something is due: a cross-thread wake-up costs
+// more than framing a record (a futex call and a context switch on each side), so under load most
+// records are framed while the previous write or fdatasync runs and are taken with the next one.
 //
 // Durability modes (docs/audit.md):
 //   kSync   Append's callback runs once the records are on disk (written and fdatasync'ed). Records
@@ -33,7 +31,6 @@
 #include <thread>
 #include <vector>
 
-#include "absl/functional/any_invocable.h"
 #include "absl/status/statusor.h"
 
 #include "audit/format.h"
@@ -81,17 +78,10 @@ class AuditLog {
   ~AuditLog();  // Close()
 
   using Done = std::function<void(absl::Status)>;
-  // Appends entries (each a serialized JSON object without "seq"/"ts"; the log adds those) and
-  // calls `done` as the durability mode says: from the calling thread (async, or when the log is
-  // closed or broken), else once written. Never waits for the disk. The entries are stamped with
-  // the time of this call and chained in the order of the calls.
+  // Chains and frames entries (each a serialized JSON object without "seq"/"ts"; the log adds those)
+  // and calls `done` as the durability mode says: from the calling thread (async, or when the log
+  // is closed or broken), else once written. Never waits for the disk.
   void Append(std::vector<std::string> entries, Done done);
-  // Like Append for `count` entries that `render` appends to its argument later, on the I/O thread,
-  // just before they are framed: the caller's thread is spared serializing them. `render` must
-  // own what it reads (it runs after the caller has moved on) and should append `count` entries
-  // (`count` is what the async window counts).
-  using Render = absl::AnyInvocable<void(std::vector<std::string>*)>;
-  void AppendRendered(size_t count, Render render, Done done);
   // Appends and waits for the records to be on disk, whatever the mode; `done` of these runs on the
   // I/O thread, never through the completion runner, so it may be called from the runner's threads.
   absl::Status AppendAndWait(std::vector<std::string> entries);
@@ -122,19 +112,6 @@ class AuditLog {
     Done done;
     bool direct = false;  // AppendAndWait: answered on the I/O thread
   };
-  // One call's entries, with the time of the call.
-  struct Item {
-    int64_t time_us = 0;
-    std::vector<std::string> bodies;
-    Render render;  // when set, renders `bodies` on the I/O thread
-  };
-  // Entries handed over and not yet taken by the I/O thread, in order, and who waits for them.
-  struct Pending {
-    std::vector<Item> items;
-    std::vector<Batch> batches;
-    uint64_t entries = 0;
-    std::chrono::steady_clock::time_point since;  // when its first entry was handed over
-  };
   // Framed records for one segment file.
   struct Chunk {
     bool create = false;  // a new segment, starting at `first_seq`, after the current one
@@ -142,9 +119,10 @@ class AuditLog {
     std::string frames;
     std::string index;  // entries for the segment's .idx (format.h)
   };
-  // What the I/O thread framed for one write (I/O thread only).
-  struct Framed {
+  // Records framed and not yet taken by the I/O thread, in order, and who waits for them.
+  struct Group {
     std::vector<Chunk> chunks;
+    std::vector<Batch> batches;
     std::shared_ptr<std::vector<Written>> written;
     uint64_t entries = 0;
     std::vector<Checkpoint> checkpoints;  // framed in `chunks`; listed in checkpoints.jsonl once synced
@@ -155,18 +133,18 @@ class AuditLog {
   AuditLog(LogOptions options, Signer signer);
   absl::Status Recover();
   absl::Status OpenSegment(uint64_t first_seq, bool create);
-  void Enqueue(Item item, size_t count, Done done, bool direct);
+  void Enqueue(std::vector<std::string> entries, Done done, bool direct);
   void IoLoop();
-  // I/O thread: frames an entry, then a checkpoint when one is due by count.
-  void AddEntry(std::string body, int64_t time_us);
-  // I/O thread: frames one record into framed_; starts a new segment first when this one is full.
+  // With mu_ held: frames an entry, then a checkpoint when one is due by count.
+  void AddEntry(std::string body);
+  // Frames one record into the current group; starts a new segment first when this one is full.
   void AddRecord(RecordType type, std::string body, int64_t time_us);
   void AddCheckpoint();
-  // With mu_ held, after handing over: whether the I/O thread sleeps and must be woken.
+  // With mu_ held, after framing: whether the I/O thread sleeps and must be woken for the group.
   bool WakeIo(bool urgent);
-  // Empties what was written but keeps the buffers' capacity: a group commit of tens of records
+  // Empties a written group but keeps its buffers' capacity: a group commit of tens of records
   // grows buffers of tens of kilobytes, and allocating them anew each time costs more than framing.
-  static void Recycle(Framed& f);
+  static void Recycle(Group& g);
   // Writes the chunks of `g` (I/O thread).
   absl::Status WriteChunks(std::vector<Chunk>& chunks);
   // Writes at write_off_ and keeps at least the next kPreallocBytes of the segment zero-filled.
@@ -178,15 +156,17 @@ class AuditLog {
 
   const LogOptions options_;
   Signer signer_;
-  // Chain and framing state: the I/O thread's (and Recover's, before the thread starts).
+  // Chain and framing state, under mu_ (and Recover's, before the thread starts).
   uint64_t segment_size_ = 0;  // the current segment's size once everything framed is written
   uint64_t index_due_ = 0;     // the offset from which the next record gets an index entry
   uint64_t next_seq_ = 1;
   Hash prev_{};
   uint64_t since_checkpoint_ = 0;
   std::chrono::steady_clock::time_point last_checkpoint_;
-  int64_t last_time_us_ = 0;  // of the last record framed: record times never decrease
-  Framed framed_;
+  int64_t last_time_us_ = 0;
+  Group group_;                   // framed, not yet taken by the I/O thread
+  Group spare_;                   // the last group written, emptied: its buffers are reused
+  std::chrono::steady_clock::time_point group_since_;  // when its first entry was framed
   uint64_t recovered_bytes_ = 0;  // cut off a torn final frame at Open
   std::string recovered_at_;
   // I/O thread state.
@@ -199,10 +179,8 @@ class AuditLog {
   uint64_t syncs_ = 0;
   uint64_t stats_bytes_ = 0;
 
-  mutable std::mutex mu_;  // guards what follows
+  mutable std::mutex mu_;  // guards the chain and framing state, what follows and stats_
   std::condition_variable cv_;  // wakes the I/O thread
-  Pending pending_;
-  Pending spare_;  // the last taken, emptied: its vectors' capacity is reused
   size_t queued_records_ = 0;   // appended and not yet written
   bool closing_ = false;
   bool io_idle_ = false;  // the I/O thread waits on cv_ ...

@@ -90,23 +90,19 @@ void Api::RecordAndRespond(Call& call, int status, const json::value& body, doub
     e.action = call.route_label;
     call.audit.push_back(std::move(e));
   }
+  const audit::RecordWriter writer(info, options_.audit_context_bytes);
+  std::vector<std::string> bodies;
+  bodies.reserve(call.audit.size());
   for (audit::Entry& e : call.audit) {
     if (e.kind == "admin" && e.actor.empty()) {
       e.actor =
           call.user ? absl::StrCat(call.user->type, ":", call.user->id) : absl::StrCat("ApiKey:", RoleName(call.role));
     }
+    bodies.push_back(writer.Serialize(e));
   }
-  // Serialized by the log's I/O thread, not on this request's thread.
-  const size_t count = call.audit.size();
-  auto render = [info = std::move(info), entries = std::move(call.audit),
-                 max_context = options_.audit_context_bytes](std::vector<std::string>* bodies) {
-    const audit::RecordWriter writer(info, max_context);
-    bodies->reserve(entries.size());
-    for (const audit::Entry& e : entries) bodies->push_back(writer.Serialize(e));
-  };
   // The call ends here: its responder and answer move into the callback (one allocation).
-  options_.audit_log->AppendRendered(
-      count, std::move(render), [respond = std::move(call.respond), res = std::move(res)](absl::Status s) mutable {
+  options_.audit_log->Append(
+      std::move(bodies), [respond = std::move(call.respond), res = std::move(res)](absl::Status s) mutable {
         if (!s.ok()) {
           // Fail closed: an answer whose record cannot be kept is not given.
           const std::string rid(res["X-Request-ID"]);
