@@ -293,6 +293,19 @@ namespace {
 
 using Connection = HttpConnectionPool::Connection;
 
+// The response a parser holds, as callers get it (header names lower-cased). Unless the caller
+// already stopped the exchange, on_progress sees the whole body once more.
+HttpResult TakeResult(http::response_parser<http::string_body>& parser, const HttpRequest& req, bool stopped_early) {
+  HttpResult result;
+  result.status = static_cast<int>(parser.get().result_int());
+  for (const auto& field : parser.get()) {
+    result.headers.emplace_back(absl::AsciiStrToLower(std::string(field.name_string())), std::string(field.value()));
+  }
+  result.body = std::move(parser.get().body());
+  if (!stopped_early && req.on_progress) req.on_progress(result.body);
+  return result;
+}
+
 absl::Status Failed(const char* doing, const HttpRequest& req, const beast::error_code& ec) {
   if (ec == beast::error::timeout) {
     return absl::DeadlineExceededError(
@@ -437,16 +450,9 @@ class ExchangeOp : public std::enable_shared_from_this<ExchangeOp<Stream>> {
   }
 
   void Complete(bool stopped_early) {
-    HttpResult result;
-    result.status = static_cast<int>(parser_.get().result_int());
-    for (const auto& f : parser_.get()) {
-      result.headers.emplace_back(absl::AsciiStrToLower(std::string(f.name_string())), std::string(f.value()));
-    }
     const bool keep_alive = parser_.get().keep_alive();
-    result.body = std::move(parser_.get().body());
-    if (!stopped_early && req_.on_progress) req_.on_progress(result.body);
     Outcome out;
-    out.result = std::move(result);
+    out.result = TakeResult(parser_, req_, stopped_early);
     if (!keep_alive || parser_.is_done()) {
       // The connection is free before the caller hears of the response (and may start another).
       on_end_(keep_alive);
@@ -774,16 +780,9 @@ class AsyncExchangeOp : public std::enable_shared_from_this<AsyncExchangeOp> {
   }
 
   void Complete(bool stopped_early) {
-    HttpResult result;
-    result.status = static_cast<int>(parser_.get().result_int());
-    for (const auto& field : parser_.get()) {
-      result.headers.emplace_back(absl::AsciiStrToLower(std::string(field.name_string())), std::string(field.value()));
-    }
     const bool keep_alive = parser_.get().keep_alive();
-    result.body = std::move(parser_.get().body());
-    if (!stopped_early && f_->req.on_progress) f_->req.on_progress(result.body);
     Outcome out;
-    out.result = std::move(result);
+    out.result = TakeResult(parser_, f_->req, stopped_early);
     if (!keep_alive || parser_.is_done()) {
       // The connection is free before the caller hears of the response (and may start another).
       End(keep_alive);
