@@ -4,6 +4,7 @@
 // Instruction counts: valgrind --tool=callgrind --toggle-collect='*BM_AgentCheck*' agents_bench
 //   --benchmark_filter=BM_AgentCheck --benchmark_min_time=2000x (divide by the iterations).
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <memory>
 #include <sstream>
@@ -35,8 +36,9 @@ struct Fixture {
   mandate::agents::CheckRequest req;
 
   Fixture() {
-    char tmpl[] = "/tmp/agents_bench.XXXXXX";
-    dir = mkdtemp(tmpl);
+    char tmpl[] = "/tmp/agents_bench.XXXXXX";  // mkdtemp's template for the store's scratch directory
+    if (mkdtemp(tmpl) == nullptr) std::abort();
+    dir = tmpl;
     const std::string root = MANDATE_SOURCE_DIR "/examples/mcp/";
     auto policy = mandate::Policy::Compile({{"policy.polar", ReadFile(root + "policy.polar")}});
     if (!policy.ok()) std::abort();
@@ -70,7 +72,7 @@ struct Fixture {
   ~Fixture() {
     agents.reset();
     store.reset();
-    std::system(("rm -rf " + dir).c_str());
+    std::filesystem::remove_all(dir);
   }
 };
 
