@@ -321,11 +321,16 @@ struct Gateway::Impl {
 
   // Writes one audit entry in the shape of the server's decision records (docs/audit.md), with the
   // MCP specifics under "detail". Arguments are recorded by digest only: `args_digest` is the
-  // approval binding's (agents::ArgumentsDigest), "" when the message has no arguments.
+  // approval binding's (agents::ArgumentsDigest), "" when the message has no arguments. `kept`
+  // (may be null) runs once the log keeps the entry (Options::audit), at once without a log.
   void Audit(const Session* s, const Principal* p, std::string_view upstream, std::string_view method,
              std::string_view action, std::string_view resource, std::string_view args_digest, std::string_view decision,
-             const std::vector<std::string>& reasons, Clock::time_point start, json::object detail = {}) {
-    if (!options.audit) return;
+             const std::vector<std::string>& reasons, Clock::time_point start, json::object detail = {},
+             Options::Kept kept = nullptr) {
+    if (!options.audit) {
+      if (kept) kept(absl::OkStatus());
+      return;
+    }
     json::object e{{"kind", "decision"}, {"api", absl::StrCat("MCP ", std::string(method))}, {"decision", decision}};
     if (p != nullptr) {
       e["actor"] = ToString(p->actor);
@@ -346,7 +351,21 @@ struct Gateway::Impl {
     if (s != nullptr) detail["session"] = s->id.substr(0, 12);
     if (!args_digest.empty()) detail["args_sha256"] = args_digest;
     e["detail"] = std::move(detail);
-    options.audit(json::serialize(e));
+    options.audit(json::serialize(e), std::move(kept));
+  }
+
+  // Sends an allowed use upstream once its audit record is kept (Audit's `kept`); refuses it, fail
+  // closed, when the log cannot keep the record.
+  Options::Kept ForwardWhenKept(std::shared_ptr<Exchange> x, std::shared_ptr<Session> s, Upstream& up,
+                                const Message& m) {
+    return [this, x = std::move(x), s = std::move(s), &up, m](absl::Status kept) {
+      if (kept.ok()) return Forward(x, s, up, m);
+      spdlog::error("MCP gateway: {} of session {} not sent upstream: audit log: {}", m.method, s->id.substr(0, 12),
+                    kept.ToString());
+      Finish(*x, MakeError(m.id, kInternalError,
+                           absl::StrCat("Mandate gateway: the audit log cannot record this ", m.method,
+                                        ", so it was not sent: ", kept.message())));
+    };
   }
 
   // ---- Authentication ----
@@ -1227,7 +1246,7 @@ struct Gateway::Impl {
   // elicitation/create (false once it was).
   void Decided(const std::shared_ptr<Exchange>& x, const std::shared_ptr<Session>& s, Upstream& up, const Message& m,
                AuthzRequest a, const std::string& target, const json::value* args, AuthzResult r, bool may_ask) {
-    auto audit = [&] {
+    auto audit = [&](Options::Kept kept = nullptr) {
       if (args != nullptr && a.arguments_digest.empty()) a.arguments_digest = agents::ArgumentsDigest(*args);
       std::vector<std::string> reasons;
       for (const agents::Reason& reason : r.reasons) reasons.push_back(absl::StrCat(reason.code, ": ", reason.message));
@@ -1235,15 +1254,11 @@ struct Gateway::Impl {
       if (r.approval) detail["approval"] = r.approval->id;
       Audit(s.get(), &s->principal, s->upstream, m.method, a.action, ToString(a.resource), a.arguments_digest,
             r.allowed ? "allow" : r.approval_required ? "approval_required" : "deny", reasons, x->start,
-            std::move(detail));
+            std::move(detail), std::move(kept));
     };
-    if (r.allowed && m.method != "resources/subscribe") {
-      // The call goes out first, its record right after (while the upstream works): the gateway
-      // never waits for the record to be on disk, so this order loses nothing, and the call does not
-      // wait for the record to be formatted and handed over.
-      Forward(x, s, up, m);
-      return audit();
-    }
+    // An allowed use reaches the upstream only once the log keeps its record: in sync mode once it
+    // is on disk, so that an agent never acts on a decision the log could lose (docs/audit.md).
+    if (r.allowed && m.method != "resources/subscribe") return audit(ForwardWhenKept(x, s, up, m));
     audit();
     if (r.approval_required && r.approval) {
       if (may_ask && m.method == "tools/call" && x->accepts_sse && x->start_stream &&
@@ -1535,10 +1550,12 @@ struct Gateway::Impl {
         return bad_params("completion/complete needs params.ref of type ref/prompt (name) or ref/resource (uri)");
       }
       const bool visible = Visible(a);
-      Audit(s.get(), &s->principal, s->upstream, method, a.action, ToString(a.resource), "",
-            visible ? "allow" : "deny", {}, x->start);
-      if (!visible) return Deny(*x, m, absl::StrCat("\"", s->upstream, "/", target, "\""), AuthzResult{});
-      return Forward(x, s, up, m);
+      if (!visible) {
+        Audit(s.get(), &s->principal, s->upstream, method, a.action, ToString(a.resource), "", "deny", {}, x->start);
+        return Deny(*x, m, absl::StrCat("\"", s->upstream, "/", target, "\""), AuthzResult{});
+      }
+      return Audit(s.get(), &s->principal, s->upstream, method, a.action, ToString(a.resource), "", "allow", {},
+                   x->start, {}, ForwardWhenKept(x, s, up, m));
     }
     ReplyJson(*x, 200, MakeError(m.id, kMethodNotFound, absl::StrCat("method not found: ", method)));
   }

@@ -52,7 +52,11 @@ class Gateway {
     // hand-over (docs/mcp-gateway.md). They must have stopped, or outlive the gateway.
     boost::asio::io_context* io = nullptr;
     // Receives one JSON audit entry per checked message (and per refused token); may be unset.
-    std::function<void(std::string entry)> audit;
+    // `kept`, when not null, runs once the log keeps the entry as `[audit] durability` says (in
+    // sync mode once it is on disk), or with an error when the log cannot keep it: an allowed use
+    // goes upstream only from there (docs/mcp-gateway.md, "Audit").
+    using Kept = std::function<void(absl::Status)>;
+    std::function<void(std::string entry, Kept kept)> audit;
     // Receives the approval steps the gateway takes (a person deciding through elicitation), to be
     // audited like POST /v1/approvals/{id}/approve; may be unset.
     std::function<void(const std::vector<agents::ApprovalEvent>& events)> approval_audit;

@@ -192,7 +192,9 @@ absl::Status RunServer(const ServerConfig& config) {
       return role.ok() && *role == Role::kAdmin;
     };
     if (audit_log != nullptr) {
-      o.audit = [log = audit_log.get()](std::string entry) { log->Append({std::move(entry)}, nullptr); };
+      o.audit = [log = audit_log.get()](std::string entry, mcp::Gateway::Options::Kept kept) {
+        log->Append({std::move(entry)}, std::move(kept));
+      };
     }
     o.approval_audit = [&api_ptr](const std::vector<agents::ApprovalEvent>& events) {
       if (api_ptr != nullptr) api_ptr->AuditApprovalSteps("MCP elicitation/create", events);
@@ -260,11 +262,13 @@ absl::Status RunServer(const ServerConfig& config) {
   // The gateway's threads may still audit and decide: stop them while the API and the log live.
   mcp_gateway.reset();
   if (audit_log != nullptr) {
-    audit_log->SetCompletionRunner(nullptr);  // the I/O threads have stopped
-    // Sealed with a final checkpoint by Close().
+    // Sealed with a final checkpoint by Close(). Written after every record appended before it, so
+    // the callbacks of those (the gateway's among them) have all gone to the runner by its end:
+    // into the stopped I/O threads' queue, where they are dropped without running.
     audit_log->AppendAndWait({boost::json::serialize(
         boost::json::object{{"kind", "system"}, {"action", "server.stop"}, {"revision", service->revision()}})})
         .IgnoreError();
+    audit_log->SetCompletionRunner(nullptr);  // the I/O threads have stopped
     audit_monitor.reset();
     audit_log->Close();
   }

@@ -29,14 +29,16 @@ export function tempDir(prefix) {
   return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
 }
 
-// Starts `mandate serve` and resolves once it listens. `lines` collects its output.
-export async function startMandate({ config, port, dataDir, policy, facts }) {
+// Starts `mandate serve` and resolves once it listens. `lines` collects its output. `wrap`: a
+// command line to run it under (its arguments follow), e.g. a resource limit.
+export async function startMandate({ config, port, dataDir, policy, facts, wrap = [] }) {
   const bin = process.env.MANDATE_BIN;
   if (!bin) throw new Error("MANDATE_BIN is not set");
   const args = ["serve", "--config", config, "--data-dir", dataDir, "--listen", `127.0.0.1:${port}`];
   if (policy) args.push("--policy", policy);
   for (const f of facts ?? []) args.push("--facts", f);
-  const child = spawn(bin, args, { env: { ...process.env, MANDATE_API_KEY: "admin-key" }, stdio: ["ignore", "pipe", "pipe"] });
+  const [cmd, ...pre] = [...wrap, bin];
+  const child = spawn(cmd, [...pre, ...args], { env: { ...process.env, MANDATE_API_KEY: "admin-key" }, stdio: ["ignore", "pipe", "pipe"] });
   const lines = [];
   const ready = new Promise((resolve, reject) => {
     const onData = (chunk) => {

@@ -1,0 +1,101 @@
+// The gateway and the audit log's durability (docs/mcp-gateway.md, "Audit"): an allowed tools/call
+// reaches the upstream only once the log keeps its record, so when the log cannot keep records (here:
+// the disk refuses to grow the segment file) the call is refused and the upstream never sees it: the
+// gateway fails closed, like the HTTP API's 503. Both durability modes.
+import assert from "node:assert/strict";
+import fs from "node:fs";
+import path from "node:path";
+import { after, describe, test } from "node:test";
+
+import { connect, freePort, modules, repo, startMandate, tempDir } from "./lib.js";
+
+const FS_SERVER = path.join(modules, "@modelcontextprotocol/server-filesystem/dist/index.js");
+// The segment file is zero-filled 1 MiB ahead of its records and refilled once they pass 512 KiB:
+// with files limited to 1.1 MB that refill fails, after about 512 KiB of records. SIGXFSZ is
+// ignored (an ignored signal stays ignored across exec), so the write fails with EFBIG instead of
+// killing the process.
+const FILE_LIMIT = 1_100_000;
+const wrap = ["bash", "-c", `trap '' XFSZ; exec prlimit --fsize=${FILE_LIMIT} -- "$@"`, "mandate-under-a-file-size-limit"];
+
+const cleanups = [];
+after(async () => {
+  for (const c of cleanups) await c();
+});
+
+async function start(durability) {
+  const work = tempDir(`mandate-mcp-audit-${durability}-`);
+  const files = path.join(work, "files");
+  fs.mkdirSync(files);
+  const port = await freePort();
+  const config = path.join(work, "mandate.toml");
+  fs.writeFileSync(
+    config,
+    `
+[[mcp.upstreams]]
+name = "fs"
+command = ["${process.execPath}", "${FS_SERVER}", "${files}"]
+
+[[mcp.api_keys]]
+key = "k-claude-alice"
+agent = "claude"
+user = "alice"
+
+[audit]
+durability = "${durability}"
+`,
+  );
+  const mandate = await startMandate({
+    config,
+    port,
+    dataDir: path.join(work, "data"),
+    policy: path.join(repo, "examples/mcp/policy.polar"),
+    facts: [path.join(repo, "examples/mcp/facts.polar")],
+    wrap,
+  });
+  cleanups.push(async () => {
+    await mandate.stop();
+    fs.rmSync(work, { recursive: true, force: true });
+  });
+  return { mandate, files, base: mandate.url };
+}
+
+// Sends decisions until the log refuses one (503); returns how many were answered before.
+async function fillTheLog(base) {
+  const check = () =>
+    fetch(`${base}/api/authorize`, {
+      method: "POST",
+      headers: { Authorization: "Bearer admin-key", "Content-Type": "application/json" },
+      body: JSON.stringify({ actor_type: "User", actor_id: "alice", action: "call", resource_type: "Tool", resource_id: "fs/x" }),
+    });
+  for (let answered = 0; answered < 20_000; answered += 32) {
+    const statuses = await Promise.all(Array.from({ length: 32 }, async () => (await check()).status));
+    if (statuses.includes(503)) {
+      assert.ok(statuses.every((s) => s === 200 || s === 503), statuses.join(","));
+      return answered;
+    }
+    assert.deepEqual([...new Set(statuses)], [200]);
+  }
+  assert.fail("the audit log never refused a record");
+}
+
+for (const durability of ["sync", "async"]) {
+  describe(`audit ${durability}`, () => {
+    test("a tools/call whose record the log cannot keep is refused and never reaches the upstream", async () => {
+      const { mandate, files, base } = await start(durability);
+      const alice = await connect(`${base}/mcp/fs`, "k-claude-alice");
+      const before = path.join(files, "before.txt");
+      await alice.client.callTool({ name: "write_file", arguments: { path: before, content: "kept" } });
+      assert.equal(fs.readFileSync(before, "utf8"), "kept");
+
+      assert.ok((await fillTheLog(base)) > 0);
+      const target = path.join(files, "after.txt");
+      await assert.rejects(alice.client.callTool({ name: "write_file", arguments: { path: target, content: "lost" } }), (e) => {
+        assert.match(e.message, /the audit log cannot record this tools\/call, so it was not sent/);
+        return true;
+      });
+      assert.ok(!fs.existsSync(target), "the refused call must not reach the upstream");
+      assert.ok(mandate.lines.some((l) => /tools\/call of session \w+ not sent upstream: audit log: .*File too large/.test(l)), mandate.lines.join("\n"));
+      await alice.client.close();
+    });
+  });
+}
