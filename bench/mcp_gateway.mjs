@@ -1,12 +1,16 @@
 #!/usr/bin/env node
 // Latency the MCP gateway adds to a tools/call round trip (issue 9's target: p50 <= 0.3 ms,
 // p99 <= 2 ms, audit log on). One Streamable HTTP upstream (the MCP SDK's example server, from
-// tests/e2e/mcp/node_modules) is called directly and through `mandate serve` (/mcp/web, API key,
-// the example policy, audit log in sync mode), alternating in blocks so that both paths see the same
-// machine load. Each call is one keep-alive POST of tools/call "greet", timed until the whole
+// tests/e2e/mcp/node_modules) is called three ways, alternating in blocks so that all see the same
+// machine load: directly; through `mandate serve` (/mcp/web, API key, the example policy, audit log
+// in sync mode unless MCP_BENCH_AUDIT says otherwise); and through bench/tcp_relay, a bare TCP relay
+// that parses nothing (the hop that any proxy adds on this machine, against which the gateway's own
+// part is read). Each call is one keep-alive POST of tools/call "greet", timed until the whole
 // answer is read.
-//   [MCP_BENCH_AUDIT=sync|async|off] [MCP_BENCH_THREADS=N] node bench/mcp_gateway.mjs [MANDATE_BIN] [CALLS=2000]
-// Prints p50/p90/p99 of both paths and of the difference of the quantiles.
+//   [MCP_BENCH_AUDIT=sync|async|off] [MCP_BENCH_THREADS=N] [MCP_BENCH_RELAY=path/to/tcp_relay]
+//   node bench/mcp_gateway.mjs [MANDATE_BIN] [CALLS=2000]
+// Prints p50/p90/p99 of each path and what the gateway and the relay add to the direct path, and
+// the CPU time per call of the gateway's and the relay's processes (from /proc/<pid>/task/*/schedstat).
 import { spawn } from "node:child_process";
 import fs from "node:fs";
 import http from "node:http";
@@ -18,6 +22,8 @@ import { fileURLToPath } from "node:url";
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const modules = path.join(repo, "tests/e2e/mcp/node_modules");
 const bin = process.argv[2] || process.env.MANDATE_BIN || path.join(repo, "build/release/src/cli/mandate");
+const relayBin = process.env.MCP_BENCH_RELAY || path.join(path.dirname(bin), "../../bench/tcp_relay");
+if (!fs.existsSync(relayBin)) throw new Error(`${relayBin} is missing: build the bench target tcp_relay, or set MCP_BENCH_RELAY`);
 const calls = Number(process.argv[3] || 2000);
 const example = path.join(modules, "@modelcontextprotocol/sdk/dist/esm/examples/server/simpleStreamableHttp.js");
 if (!fs.existsSync(example)) throw new Error("run tests/e2e/mcp/run.sh --install-only first");
@@ -79,27 +85,48 @@ async function session(url, headers) {
     return us;
   };
 }
+const relayPort = await freePort();
+const relay = spawn(relayBin, [String(relayPort), String(upPort)], { stdio: ["ignore", "pipe", "pipe"] });
+await waitFor(relay, "listening");
+
 const direct = await session(`http://127.0.0.1:${upPort}/mcp`, {});
+const relayed = await session(`http://127.0.0.1:${relayPort}/mcp`, {});
 let gateway;
 for (let i = 0; i < 50 && !gateway; ++i) {  // the gateway connects to the upstream in the background
   gateway = await session(`http://127.0.0.1:${gwPort}/mcp/web`, { Authorization: "Bearer k" }).then(async (f) => (await f(), f)).catch(() => undefined);
   if (!gateway) await new Promise((r) => setTimeout(r, 100));
 }
-const times = { direct: [], gateway: [] };
-for (let i = 0; i < 200; ++i) await direct(), await gateway();  // warm-up
+// CPU time of a process (all its threads) in ns, from the scheduler's own accounting.
+const cpuNs = (pid) =>
+  fs.readdirSync(`/proc/${pid}/task`).reduce((ns, t) => {
+    try {
+      return ns + Number(fs.readFileSync(`/proc/${pid}/task/${t}/schedstat`, "utf8").split(" ")[0]);
+    } catch {
+      return ns;  // a thread that ended meanwhile
+    }
+  }, 0);
+const paths = { direct, gateway, relay: relayed };
+const times = { direct: [], gateway: [], relay: [] };
+const cpu = { gateway: [gw.pid, 0], relay: [relay.pid, 0] };
+for (let i = 0; i < 200; ++i) for (const f of Object.values(paths)) await f();  // warm-up
 for (let done = 0; done < calls; done += 100) {
-  for (let i = 0; i < 100; ++i) times.direct.push(await direct());
-  for (let i = 0; i < 100; ++i) times.gateway.push(await gateway());
+  for (const [name, f] of Object.entries(paths)) {
+    const before = cpu[name] ? cpuNs(cpu[name][0]) : 0;
+    for (let i = 0; i < 100; ++i) times[name].push(await f());
+    if (cpu[name]) cpu[name][1] += cpuNs(cpu[name][0]) - before;
+  }
 }
 const q = (a, p) => a.slice().sort((x, y) => x - y)[Math.min(a.length - 1, Math.floor(p * a.length))];
 const ms = (us) => (us / 1000).toFixed(3);
-console.log(`MCP tools/call round trip, ${calls} calls per path, load average ${os.loadavg().map((l) => l.toFixed(2)).join(" ")}, ${os.cpus().length} CPUs`);
+console.log(`MCP tools/call round trip, ${calls} calls per path, audit ${auditMode}, load average ${os.loadavg().map((l) => l.toFixed(2)).join(" ")}, ${os.cpus().length} CPUs`);
 for (const p of [0.5, 0.9, 0.99]) {
-  const d = q(times.direct, p), g = q(times.gateway, p);
-  console.log(`p${p * 100}: direct ${ms(d)} ms  through gateway ${ms(g)} ms  added ${ms(g - d)} ms`);
+  const d = q(times.direct, p), g = q(times.gateway, p), r = q(times.relay, p);
+  console.log(`p${p * 100}: direct ${ms(d)} ms  through gateway ${ms(g)} ms  added ${ms(g - d)} ms  |  through tcp_relay ${ms(r)} ms  added ${ms(r - d)} ms`);
 }
+console.log(`CPU per call: gateway ${(cpu.gateway[1] / calls / 1000).toFixed(1)} us, tcp_relay ${(cpu.relay[1] / calls / 1000).toFixed(1)} us`);
 gw.kill("SIGTERM");
 up.kill("SIGTERM");
+relay.kill("SIGTERM");
 agent.destroy();
 await new Promise((r) => gw.on("exit", r));
 fs.rmSync(work, { recursive: true, force: true });
