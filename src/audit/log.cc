@@ -216,8 +216,10 @@ void AuditLog::Enqueue(std::vector<std::string> entries, Done done, bool direct)
       wake = WakeIo(/*urgent=*/!answer_now);
     }
   }
-  if (wake) cv_.notify_one();
+  // The caller's answer first: waking the I/O thread is a system call that the answer (or, from the
+  // MCP gateway, the call going upstream) need not wait for.
   if (answer_now && done) done(refused);
+  if (wake) cv_.notify_one();
 }
 
 absl::Status AuditLog::AppendAndWait(std::vector<std::string> entries) {
