@@ -22,8 +22,10 @@ import { fileURLToPath } from "node:url";
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const modules = path.join(repo, "tests/e2e/mcp/node_modules");
 const bin = process.argv[2] || process.env.MANDATE_BIN || path.join(repo, "build/release/src/cli/mandate");
-const relayBin = process.env.MCP_BENCH_RELAY || path.join(path.dirname(bin), "../../bench/tcp_relay");
-if (!fs.existsSync(relayBin)) throw new Error(`${relayBin} is missing: build the bench target tcp_relay, or set MCP_BENCH_RELAY`);
+// bench/tcp_relay of the same build tree as the binary, else of build/release.
+const relayBin = process.env.MCP_BENCH_RELAY ||
+  [path.join(path.dirname(bin), "../../bench/tcp_relay"), path.join(repo, "build/release/bench/tcp_relay")].find((f) => fs.existsSync(f));
+if (!relayBin || !fs.existsSync(relayBin)) throw new Error("bench/tcp_relay is missing: build the bench target tcp_relay, or set MCP_BENCH_RELAY");
 const calls = Number(process.argv[3] || 2000);
 const example = path.join(modules, "@modelcontextprotocol/sdk/dist/esm/examples/server/simpleStreamableHttp.js");
 if (!fs.existsSync(example)) throw new Error("run tests/e2e/mcp/run.sh --install-only first");
