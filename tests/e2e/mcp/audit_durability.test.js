@@ -7,9 +7,8 @@ import fs from "node:fs";
 import path from "node:path";
 import { after, describe, test } from "node:test";
 
-import { connect, freePort, modules, repo, startMandate, tempDir } from "./lib.js";
+import { claudeKeysToml, connect, freePort, fsUpstreamToml, repo, startMandate, tempDir } from "./lib.js";
 
-const FS_SERVER = path.join(modules, "@modelcontextprotocol/server-filesystem/dist/index.js");
 // The segment file is zero-filled 1 MiB ahead of its records and refilled once they pass 512 KiB:
 // with files limited to 1.1 MB that refill fails, after about 512 KiB of records. SIGXFSZ is
 // ignored (an ignored signal stays ignored across exec), so the write fails with EFBIG instead of
@@ -28,22 +27,7 @@ async function start(durability) {
   fs.mkdirSync(files);
   const port = await freePort();
   const config = path.join(work, "mandate.toml");
-  fs.writeFileSync(
-    config,
-    `
-[[mcp.upstreams]]
-name = "fs"
-command = ["${process.execPath}", "${FS_SERVER}", "${files}"]
-
-[[mcp.api_keys]]
-key = "k-claude-alice"
-agent = "claude"
-user = "alice"
-
-[audit]
-durability = "${durability}"
-`,
-  );
+  fs.writeFileSync(config, `${fsUpstreamToml(files)}${claudeKeysToml(["alice"])}\n[audit]\ndurability = "${durability}"\n`);
   const mandate = await startMandate({
     config,
     port,

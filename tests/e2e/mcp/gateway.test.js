@@ -11,9 +11,8 @@ import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
 import * as jose from "jose";
 
-import { connect, freePort, initialize, modules, post, repo, startMandate, tempDir, here } from "./lib.js";
+import { connect, freePort, fsUpstreamToml, FS_SERVER, initialize, modules, post, repo, startMandate, tempDir, here } from "./lib.js";
 
-const FS_SERVER = path.join(modules, "@modelcontextprotocol/server-filesystem/dist/index.js");
 const EVERYTHING = path.join(modules, "@modelcontextprotocol/server-everything/dist/index.js");
 const HTTP_EXAMPLE = path.join(modules, "@modelcontextprotocol/sdk/dist/esm/examples/server/simpleStreamableHttp.js");
 const ISSUER = "https://issuer.test";
@@ -66,11 +65,7 @@ before(async () => {
   const config = path.join(work, "mandate.toml");
   fs.writeFileSync(
     config,
-    `
-[[mcp.upstreams]]
-name = "fs"
-command = ["${process.execPath}", "${FS_SERVER}", "${files}"]
-
+    `${fsUpstreamToml(files)}
 [[mcp.upstreams]]
 name = "everything"
 command = ["${process.execPath}", "${EVERYTHING}", "stdio"]

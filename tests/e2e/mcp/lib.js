@@ -125,6 +125,14 @@ client_id = "gw"
 client_secret = "s3cret"
 ${extra}`;
 
+// mandate.toml text: the reference filesystem server (stdio) as the upstream "fs", serving `files`.
+export const FS_SERVER = path.join(modules, "@modelcontextprotocol/server-filesystem/dist/index.js");
+export const fsUpstreamToml = (files) => `
+[[mcp.upstreams]]
+name = "fs"
+command = ["${process.execPath}", "${FS_SERVER}", "${files}"]
+`;
+
 export const claudeKeysToml = (users = ["alice", "bob"]) =>
   users.map((u) => `
 [[mcp.api_keys]]
