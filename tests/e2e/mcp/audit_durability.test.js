@@ -78,7 +78,10 @@ for (const durability of ["sync", "async"]) {
         return true;
       });
       assert.ok(!fs.existsSync(target), "the refused call must not reach the upstream");
-      assert.ok(mandate.lines.some((l) => /tools\/call of session \w+ not sent upstream: audit log: .*File too large/.test(l)), mandate.lines.join("\n"));
+      // The server's log line reaches this process through a pipe, maybe after the answer: wait for it (bounded).
+      const logged = () => mandate.lines.some((l) => /tools\/call of session \w+ not sent upstream: audit log: .*File too large/.test(l));
+      for (let i = 0; i < 50 && !logged(); ++i) await new Promise((r) => setTimeout(r, 100));
+      assert.ok(logged(), mandate.lines.join("\n"));
       await alice.client.close();
     });
   });
