@@ -14,6 +14,7 @@
 #include <benchmark/benchmark.h>
 
 #include "agents/agents.h"
+#include "scratch_dir.h"
 #include "mandate/mandate.h"
 #include "store/store.h"
 
@@ -36,9 +37,7 @@ struct Fixture {
   mandate::agents::CheckRequest req;
 
   Fixture() {
-    char tmpl[] = "/tmp/agents_bench.XXXXXX";  // mkdtemp's template for the store's scratch directory
-    if (mkdtemp(tmpl) == nullptr) std::abort();
-    dir = tmpl;
+    dir = ScratchDir("mandate-agents-bench");
     const std::string root = MANDATE_SOURCE_DIR "/examples/mcp/";
     auto policy = mandate::Policy::Compile({{"policy.polar", ReadFile(root + "policy.polar")}});
     if (!policy.ok()) std::abort();

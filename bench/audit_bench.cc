@@ -14,6 +14,7 @@
 
 #include "audit/log.h"
 #include "audit/reader.h"
+#include "scratch_dir.h"
 
 namespace {
 
@@ -29,8 +30,7 @@ std::string Body(int64_t i) {
 }
 
 std::string TempDir() {
-  char tmpl[] = "/tmp/mandate-audit-bench-XXXXXX";
-  return std::string(mkdtemp(tmpl)) + "/audit";
+  return ScratchDir("mandate-audit-bench") + "/audit";
 }
 
 // Appends in batches of 64 (what group commit sees under load), through the writer thread.

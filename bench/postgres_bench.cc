@@ -24,6 +24,7 @@
 
 #include "absl/strings/str_cat.h"
 
+#include "scratch_dir.h"
 #include "store/store.h"
 
 namespace {
@@ -228,10 +229,9 @@ void CheckLatency(const std::string& url, int users, double seconds) {
   node_b->StopFollowing();
 
   // SQLite: the node writes the batches itself and applies them in on_durable.
-  char tmpl[] = "/tmp/mandate-sqlitebench-XXXXXX";
-  if (mkdtemp(tmpl) == nullptr) Die("mkdtemp failed");
+  const std::string lite_dir = ScratchDir("mandate-sqlitebench");
   {
-    auto lite = store::OpenSqliteStore(tmpl);
+    auto lite = store::OpenSqliteStore(lite_dir);
     if (!lite.ok()) Die(std::string(lite.status().message()));
     mandate::Database ldb(CheckPolicy());
     if (auto r = ldb.Apply(inserts); !r.ok()) Die(std::string(r.status().message()));
@@ -250,7 +250,7 @@ void CheckLatency(const std::string& url, int users, double seconds) {
     const Percentiles lp = TimeChecks(ldb, users, seconds, sqlite_writer);
     PrintLatency("SQLite node, writing batches itself:", lp, written, seconds);
   }
-  Run(absl::StrCat("rm -rf ", tmpl));
+  Run(absl::StrCat("rm -rf ", lite_dir));
 }
 
 }  // namespace
@@ -270,9 +270,7 @@ int main(int argc, char** argv) {
   if (const char* env = std::getenv("MANDATE_BENCH_PG_URL"); env != nullptr && *env != '\0') {
     url = env;
   } else {
-    char tmpl[] = "/tmp/mandate-pgbench-XXXXXX";
-    if (mkdtemp(tmpl) == nullptr) Die("mkdtemp failed");
-    dir = tmpl;
+    dir = ScratchDir("mandate-pgbench");
     url = Run(absl::StrCat(MANDATE_SOURCE_DIR, "/scripts/pg-test-server start ", dir));
     if (url.rfind("postgres", 0) != 0) Die(absl::StrCat("could not start PostgreSQL: ", url));
   }
