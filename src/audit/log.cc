@@ -208,8 +208,8 @@ void AuditLog::Enqueue(std::vector<std::string> entries, Done done, bool direct)
       refused = closing_ ? absl::UnavailableError("the audit log is closed") : broken_;
     } else {
       const size_t n = entries.size();
-      answer_now =
-          !direct && options_.durability == Durability::kAsync && queued_records_ + n <= options_.async_max_pending;
+      answer_now = !direct && options_.durability == Durability::kAsync &&
+                   queued_records_ + reserved_ + n <= options_.async_max_pending;
       queued_records_ += n;
       for (std::string& e : entries) AddEntry(std::move(e));
       if (!answer_now && done) group_.batches.push_back(Batch{std::move(done), direct});
@@ -219,6 +219,32 @@ void AuditLog::Enqueue(std::vector<std::string> entries, Done done, bool direct)
   // The caller's answer first: waking the I/O thread is a system call that the answer (or, from the
   // MCP gateway, the call going upstream) need not wait for.
   if (answer_now && done) done(refused);
+  if (wake) cv_.notify_one();
+}
+
+bool AuditLog::Reserve() {
+  std::lock_guard<std::mutex> l(mu_);
+  if (options_.durability != Durability::kAsync || closing_ || !broken_.ok() ||
+      queued_records_ + reserved_ + 1 > options_.async_max_pending) {
+    return false;
+  }
+  ++reserved_;
+  return true;
+}
+
+void AuditLog::AppendReserved(std::string entry) {
+  bool wake = false;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    --reserved_;
+    if (closing_ || !broken_.ok()) {
+      ++stats_.failed;
+      return;
+    }
+    ++queued_records_;
+    AddEntry(std::move(entry));
+    wake = WakeIo(/*urgent=*/false);
+  }
   if (wake) cv_.notify_one();
 }
 

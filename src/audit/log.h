@@ -86,6 +86,18 @@ class AuditLog {
   // I/O thread, never through the completion runner, so it may be called from the runner's threads.
   absl::Status AppendAndWait(std::vector<std::string> entries);
 
+  // Async mode: promises room for one entry that the caller appends soon with AppendReserved, so
+  // that it may act on its decision before it builds the entry (the MCP gateway sends an allowed
+  // call upstream first and writes its record while the upstream works). The promise is the one
+  // Append's `done` gives in async mode: the entry counts against `async_max_pending` from now on.
+  // False in sync mode, or when the log is closing, broken or full: the caller then appends with
+  // Append and acts in `done`.
+  bool Reserve();
+  // Appends the entry a true Reserve() made room for; every such Reserve needs exactly one call. An
+  // entry that meets a log that broke or closed meanwhile is counted as failed, like an entry
+  // Append took in async mode that could not be written.
+  void AppendReserved(std::string entry);
+
   // Where the callbacks of written records run: `run` gets one function per write that calls all of
   // them (the server posts it to its I/O threads, so that one wake-up answers a whole group).
   // Null: on the I/O thread. Set it before it is needed and clear it before its threads stop.
@@ -182,6 +194,7 @@ class AuditLog {
   mutable std::mutex mu_;  // guards the chain and framing state, what follows and stats_
   std::condition_variable cv_;  // wakes the I/O thread
   size_t queued_records_ = 0;   // appended and not yet written
+  size_t reserved_ = 0;         // promised by Reserve() and not yet appended
   bool closing_ = false;
   bool io_idle_ = false;  // the I/O thread waits on cv_ ...
   std::chrono::steady_clock::time_point io_deadline_;  // ... until then (max: until woken)

@@ -331,6 +331,17 @@ struct Gateway::Impl {
       if (kept) kept(absl::OkStatus());
       return;
     }
+    options.audit(AuditEntry(s, p, upstream, method, action, resource, args_digest, decision, reasons, start,
+                             Clock::now(), detail),
+                  std::move(kept));
+  }
+
+  // The audit entry of a checked message; latency_us is the time from `start` to `end`.
+  static std::string AuditEntry(const Session* s, const Principal* p, std::string_view upstream,
+                                std::string_view method, std::string_view action, std::string_view resource,
+                                std::string_view args_digest, std::string_view decision,
+                                const std::vector<std::string>& reasons, Clock::time_point start,
+                                Clock::time_point end, const json::object& detail) {
     // Written straight into the record's text (the same fields and order as a json::object would
     // give): the record is on the call's way upstream, and building it as an object first cost
     // about 10k instructions and 24 allocations more per call.
@@ -360,7 +371,7 @@ struct Gateway::Impl {
       str(&e, reasons[i]);
     }
     absl::StrAppend(&e, R"(],"latency_us":)",
-                    std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - start).count(),
+                    std::chrono::duration_cast<std::chrono::microseconds>(end - start).count(),
                     R"(,"detail":{)");
     auto field = [&, first = true](std::string_view key) mutable {
       if (!first) e.push_back(',');
@@ -375,7 +386,7 @@ struct Gateway::Impl {
     if (s != nullptr) field("session"), str(&e, std::string_view(s->id).substr(0, 12));
     if (!args_digest.empty()) field("args_sha256"), str(&e, args_digest);
     e.append("}}");
-    options.audit(std::move(e), std::move(kept));
+    return e;
   }
 
   // Sends an allowed use upstream once its audit record is kept (Audit's `kept`); refuses it, fail
@@ -1270,19 +1281,34 @@ struct Gateway::Impl {
   // elicitation/create (false once it was).
   void Decided(const std::shared_ptr<Exchange>& x, const std::shared_ptr<Session>& s, Upstream& up, const Message& m,
                AuthzRequest a, const std::string& target, const json::value* args, AuthzResult r, bool may_ask) {
-    auto audit = [&](Options::Kept kept = nullptr) {
+    const auto entry = [&](Clock::time_point end) {
       if (args != nullptr && a.arguments_digest.empty()) a.arguments_digest = agents::ArgumentsDigest(*args);
       std::vector<std::string> reasons;
       for (const agents::Reason& reason : r.reasons) reasons.push_back(absl::StrCat(reason.code, ": ", reason.message));
       json::object detail;
       if (r.approval) detail["approval"] = r.approval->id;
-      Audit(s.get(), &s->principal, s->upstream, m.method, a.action, ToString(a.resource), a.arguments_digest,
-            r.allowed ? "allow" : r.approval_required ? "approval_required" : "deny", reasons, x->start,
-            std::move(detail), std::move(kept));
+      return AuditEntry(s.get(), &s->principal, s->upstream, m.method, a.action, ToString(a.resource),
+                        a.arguments_digest, r.allowed ? "allow" : r.approval_required ? "approval_required" : "deny",
+                        reasons, x->start, end, detail);
+    };
+    const auto audit = [&](Options::Kept kept = nullptr) {
+      if (!options.audit) {
+        if (kept) kept(absl::OkStatus());
+        return;
+      }
+      options.audit(entry(Clock::now()), std::move(kept));
     };
     // An allowed use reaches the upstream only once the log keeps its record: in sync mode once it
-    // is on disk, so that an agent never acts on a decision the log could lose (docs/audit.md).
-    if (r.allowed && m.method != "resources/subscribe") return audit(ForwardWhenKept(x, s, up, m));
+    // is on disk, so that an agent never acts on a decision the log could lose (docs/audit.md). In
+    // async mode the log promises room first, and the record is built once the call is on its way.
+    if (r.allowed && m.method != "resources/subscribe") {
+      if (options.audit && options.audit_reserve && options.audit_reserve()) {
+        const Clock::time_point decided = Clock::now();
+        Forward(x, s, up, m);
+        return options.audit_reserved(entry(decided));
+      }
+      return audit(ForwardWhenKept(x, s, up, m));
+    }
     audit();
     if (r.approval_required && r.approval) {
       if (may_ask && m.method == "tools/call" && x->accepts_sse && x->start_stream &&

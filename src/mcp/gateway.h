@@ -57,6 +57,12 @@ class Gateway {
     // goes upstream only from there (docs/mcp-gateway.md, "Audit").
     using Kept = std::function<void(absl::Status)>;
     std::function<void(std::string entry, Kept kept)> audit;
+    // Optional, with `audit`: true when the log has made room for one entry that the gateway passes
+    // to audit_reserved next, as the log does in async durability. An allowed use then goes
+    // upstream first and its record is built and appended while the upstream works, off the call's
+    // path; false (sync mode, or a log that is full or failing) means `audit` with `kept`.
+    std::function<bool()> audit_reserve;
+    std::function<void(std::string entry)> audit_reserved;
     // Receives the approval steps the gateway takes (a person deciding through elicitation), to be
     // audited like POST /v1/approvals/{id}/approve; may be unset.
     std::function<void(const std::vector<agents::ApprovalEvent>& events)> approval_audit;

@@ -195,6 +195,8 @@ absl::Status RunServer(const ServerConfig& config) {
       o.audit = [log = audit_log.get()](std::string entry, mcp::Gateway::Options::Kept kept) {
         log->Append({std::move(entry)}, std::move(kept));
       };
+      o.audit_reserve = [log = audit_log.get()] { return log->Reserve(); };
+      o.audit_reserved = [log = audit_log.get()](std::string entry) { log->AppendReserved(std::move(entry)); };
     }
     o.approval_audit = [&api_ptr](const std::vector<agents::ApprovalEvent>& events) {
       if (api_ptr != nullptr) api_ptr->AuditApprovalSteps("MCP elicitation/create", events);

@@ -1,8 +1,10 @@
 // The gateway and the audit log's durability (docs/mcp-gateway.md, "Audit"): an allowed tools/call
 // reaches the upstream only once the log keeps its record, so when the log cannot keep records (here:
 // the disk refuses to grow the segment file) the call is refused and the upstream never sees it: the
-// gateway fails closed, like the HTTP API's 503. Both durability modes.
+// gateway fails closed, like the HTTP API's 503. Both durability modes; before the log fills, the
+// record of an allowed call is checked too (in async mode it is written after the call went out).
 import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { after, describe, test } from "node:test";
@@ -40,7 +42,19 @@ async function start(durability) {
     await mandate.stop();
     fs.rmSync(work, { recursive: true, force: true });
   });
-  return { mandate, files, base: mandate.url };
+  return { mandate, files, base: mandate.url, dataDir: path.join(work, "data") };
+}
+
+// The MCP decision records in the log, waiting (bounded) until `want` finds one.
+async function mcpRecords(dataDir, want) {
+  let records = [];
+  for (let i = 0; i < 50; ++i) {
+    const out = execFileSync(process.env.MANDATE_BIN, ["audit", "query", "--data-dir", dataDir, "--kind", "decision"], { encoding: "utf8" });
+    records = out.split("\n").filter(Boolean).map((l) => JSON.parse(l)).filter((r) => String(r.api).startsWith("MCP "));
+    if (records.some(want)) break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return records;
 }
 
 // Sends decisions until the log refuses one (503); returns how many were answered before.
@@ -65,11 +79,20 @@ async function fillTheLog(base) {
 for (const durability of ["sync", "async"]) {
   describe(`audit ${durability}`, () => {
     test("a tools/call whose record the log cannot keep is refused and never reaches the upstream", async () => {
-      const { mandate, files, base } = await start(durability);
+      const { mandate, files, base, dataDir } = await start(durability);
       const alice = await connect(`${base}/mcp/fs`, "k-claude-alice");
       const before = path.join(files, "before.txt");
       await alice.client.callTool({ name: "write_file", arguments: { path: before, content: "kept" } });
       assert.equal(fs.readFileSync(before, "utf8"), "kept");
+      const isAllowedWrite = (r) => r.api === "MCP tools/call" && r.resource === "Tool:fs/write_file" && r.decision === "allow";
+      const allowed = (await mcpRecords(dataDir, isAllowedWrite)).filter(isAllowedWrite);
+      assert.equal(allowed.length, 1, JSON.stringify(allowed));
+      assert.equal(allowed[0].actor, "Agent:claude");
+      assert.deepEqual(allowed[0].chain, ["User:alice"]);
+      assert.equal(allowed[0].action, "call");
+      assert.equal(allowed[0].detail.upstream, "fs");
+      assert.match(allowed[0].detail.args_sha256, /^[0-9a-f]{64}$/);
+      assert.ok(Number.isInteger(allowed[0].latency_us) && allowed[0].latency_us >= 0, String(allowed[0].latency_us));
 
       assert.ok((await fillTheLog(base)) > 0);
       const target = path.join(files, "after.txt");

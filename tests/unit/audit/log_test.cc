@@ -357,6 +357,52 @@ TEST_F(AuditLogTest, AsyncModeAnswersAtOnceAndFollowerSeesRecords) {
   EXPECT_FALSE(MustVerify().problem);
 }
 
+// Reserve (the MCP gateway's "act first, record right after" in async mode): room is promised only
+// in async mode and within async_max_pending, counting reserved entries; a reserved entry lands in
+// the chain like any other; a closed log promises nothing.
+TEST_F(AuditLogTest, ReserveHoldsRoomInAsyncModeOnly) {
+  {
+    auto sync = AuditLog::Open(Options());
+    ASSERT_TRUE(sync.ok());
+    EXPECT_FALSE((*sync)->Reserve());
+    (*sync)->Close();
+  }
+  fs::remove_all(dir_);
+  LogOptions o = Options();
+  o.durability = Durability::kAsync;
+  o.async_max_pending = 3;
+  o.async_write_delay = std::chrono::milliseconds(60'000);  // nothing is written before Close
+  auto log = AuditLog::Open(o);
+  ASSERT_TRUE(log.ok());
+  ASSERT_TRUE((*log)->Reserve());
+  ASSERT_TRUE((*log)->Reserve());
+  bool third = false;
+  (*log)->Append({R"({"kind":"decision","n":3})"}, [&](absl::Status s) {
+    EXPECT_TRUE(s.ok()) << s;
+    third = true;
+  });
+  EXPECT_TRUE(third);                  // room for it: answered at once
+  EXPECT_FALSE((*log)->Reserve());     // 2 reserved + 1 queued = async_max_pending
+  std::atomic<bool> fourth{false};
+  (*log)->Append({R"({"kind":"decision","n":4})"}, [&](absl::Status s) {
+    EXPECT_TRUE(s.ok()) << s;
+    fourth = true;
+  });
+  EXPECT_FALSE(fourth.load());  // beyond the bound: answered once written
+  (*log)->AppendReserved(R"({"kind":"decision","n":1})");
+  (*log)->AppendReserved(R"({"kind":"decision","n":2})");
+  (*log)->Close();
+  EXPECT_TRUE(fourth.load());
+  EXPECT_FALSE((*log)->Reserve());
+  EXPECT_EQ((*log)->stats().appended, 4u);
+  EXPECT_EQ((*log)->stats().failed, 0u);
+  VerifyReport report = MustVerify();
+  EXPECT_FALSE(report.problem);
+  std::string all;
+  for (const SegmentFile& f : Segments()) all += *ReadWholeFile(f.path);
+  for (int n = 1; n <= 4; ++n) EXPECT_NE(all.find(absl::StrCat("\"n\":", n)), std::string::npos) << n;
+}
+
 // Sync mode with concurrent callers (grouped commits, with the commit window): every caller is
 // answered only once its record is in the segment files, and the log verifies afterwards.
 TEST_F(AuditLogTest, SyncModeAnswersOnlyRecordsThatAreWritten) {
