@@ -98,6 +98,24 @@ void BM_AgentCheckDeny(benchmark::State& state) {
 }
 BENCHMARK(BM_AgentCheckDeny);
 
+// The allowed check again, with the caches emptied before each one by touching other memory (the
+// argument, in KiB): 1 MiB empties the core's own caches, 32 MiB the shared last-level cache too.
+// That is what a server meets when other processes run between its calls, as the MCP gateway does
+// between an agent's tool calls (docs/performance.md, "MCP gateway").
+void BM_AgentCheckColdCache(benchmark::State& state) {
+  Fixture f;
+  std::vector<char> other(static_cast<size_t>(state.range(0)) << 10);
+  for (auto _ : state) {
+    state.PauseTiming();
+    for (size_t i = 0; i < other.size(); i += 64) ++other[i];
+    benchmark::ClobberMemory();
+    state.ResumeTiming();
+    mandate::agents::CheckResult r = f.agents->Evaluate(*f.snapshot, f.req);
+    benchmark::DoNotOptimize(r);
+  }
+}
+BENCHMARK(BM_AgentCheckColdCache)->Arg(1024)->Arg(32768);
+
 }  // namespace
 
 BENCHMARK_MAIN();
