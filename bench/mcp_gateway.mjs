@@ -10,7 +10,8 @@
 //   [MCP_BENCH_AUDIT=sync|async|off] [MCP_BENCH_THREADS=N] [MCP_BENCH_RELAY=path/to/tcp_relay]
 //   node bench/mcp_gateway.mjs [MANDATE_BIN] [CALLS=2000]
 // Prints p50/p90/p99 of each path and what the gateway and the relay add to the direct path, and
-// the CPU time per call of the gateway's and the relay's processes (from /proc/<pid>/task/*/schedstat).
+// the CPU time per call of the gateway's and the relay's processes (from /proc/<pid>/task/*/schedstat),
+// and the gateway's own time per call as its /metrics reports it (mandate_mcp_gateway_seconds).
 import { spawn } from "node:child_process";
 import fs from "node:fs";
 import http from "node:http";
@@ -126,6 +127,13 @@ for (const p of [0.5, 0.9, 0.99]) {
   console.log(`p${p * 100}: direct ${ms(d)} ms  through gateway ${ms(g)} ms  added ${ms(g - d)} ms  |  through tcp_relay ${ms(r)} ms  added ${ms(r - d)} ms`);
 }
 console.log(`CPU per call: gateway ${(cpu.gateway[1] / calls / 1000).toFixed(1)} us, tcp_relay ${(cpu.relay[1] / calls / 1000).toFixed(1)} us`);
+// The gateway's own account of its time (docs/mcp-gateway.md, "Metrics"): warm-up calls included.
+const metrics = await (await fetch(`http://127.0.0.1:${gwPort}/metrics`)).text();
+const series = (name) => Number((metrics.split("\n").find((l) => l.startsWith(`${name}{upstream="web"} `)) ?? " NaN").split(" ").pop());
+const own = series("mandate_mcp_gateway_seconds_sum") / series("mandate_mcp_gateway_seconds_count");
+const half = series("mandate_mcp_gateway_seconds_count") / 2;
+const median = metrics.split("\n").map((l) => l.match(/^mandate_mcp_gateway_seconds_bucket\{upstream="web",le="([^"]+)"\} (\d+)$/)).find((m) => m && Number(m[2]) >= half);
+console.log(`gateway's own time per call (mandate_mcp_gateway_seconds): mean ${(own * 1e6).toFixed(1)} us, median at most ${median ? (Number(median[1]) * 1e6).toFixed(0) : "?"} us`);
 gw.kill("SIGTERM");
 up.kill("SIGTERM");
 relay.kill("SIGTERM");

@@ -46,6 +46,8 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
+double Seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
+
 constexpr std::string_view kMcpPrefix = "/mcp/";
 constexpr std::string_view kPrmPrefix = "/.well-known/oauth-protected-resource/mcp/";
 // How long a tools/call that asked a person through elicitation/create waits for the answer (at
@@ -327,6 +329,7 @@ struct Gateway::Impl {
              std::string_view action, std::string_view resource, std::string_view args_digest, std::string_view decision,
              const std::vector<std::string>& reasons, Clock::time_point start, json::object detail = {},
              Options::Kept kept = nullptr) {
+    if (options.on_checked) options.on_checked(upstream, method, decision);
     if (!options.audit) {
       if (kept) kept(absl::OkStatus());
       return;
@@ -783,16 +786,25 @@ struct Gateway::Impl {
       }
     }
     if (!call->gateway_token.empty()) params["_meta"].as_object()["progressToken"] = call->gateway_token;
-    up.Request(uid, m.method, std::move(params), [this, x, s, key, call, filter, upstream = up.name(), uid](json::object resp) {
-      {
-        std::lock_guard lock(mu);
-        s->inflight.erase(key);
-      }
-      ForgetCall(upstream, uid);
-      resp["id"] = call->client_id;
-      if (filter && resp.contains("result") && resp.at("result").is_object()) filter(resp.at("result").as_object());
-      Finish(*x, resp);
-    });
+    const Clock::time_point sent = Clock::now();
+    up.Request(uid, m.method, std::move(params),
+               [this, x, s, key, call, filter, upstream = up.name(), uid, sent](json::object resp) {
+                 const Clock::time_point answered = Clock::now();
+                 {
+                   std::lock_guard lock(mu);
+                   s->inflight.erase(key);
+                 }
+                 ForgetCall(upstream, uid);
+                 resp["id"] = call->client_id;
+                 if (filter && resp.contains("result") && resp.at("result").is_object()) {
+                   filter(resp.at("result").as_object());
+                 }
+                 const Clock::time_point replied = Clock::now();
+                 Finish(*x, resp);
+                 if (options.on_forwarded) {
+                   options.on_forwarded(upstream, Seconds(answered - sent), Seconds((sent - x->start) + (replied - answered)));
+                 }
+               });
   }
 
   // Drops the bookkeeping of a forwarded request; returns it (null when already gone).
@@ -1281,6 +1293,7 @@ struct Gateway::Impl {
   // elicitation/create (false once it was).
   void Decided(const std::shared_ptr<Exchange>& x, const std::shared_ptr<Session>& s, Upstream& up, const Message& m,
                AuthzRequest a, const std::string& target, const json::value* args, AuthzResult r, bool may_ask) {
+    const std::string_view decision = r.allowed ? "allow" : r.approval_required ? "approval_required" : "deny";
     const auto entry = [&](Clock::time_point end) {
       if (args != nullptr && a.arguments_digest.empty()) a.arguments_digest = agents::ArgumentsDigest(*args);
       std::vector<std::string> reasons;
@@ -1288,10 +1301,11 @@ struct Gateway::Impl {
       json::object detail;
       if (r.approval) detail["approval"] = r.approval->id;
       return AuditEntry(s.get(), &s->principal, s->upstream, m.method, a.action, ToString(a.resource),
-                        a.arguments_digest, r.allowed ? "allow" : r.approval_required ? "approval_required" : "deny",
-                        reasons, x->start, end, detail);
+                        a.arguments_digest, decision, reasons, x->start, end, detail);
     };
+    // Counts the message for the metrics, then records it.
     const auto audit = [&](Options::Kept kept = nullptr) {
+      if (options.on_checked) options.on_checked(s->upstream, m.method, decision);
       if (!options.audit) {
         if (kept) kept(absl::OkStatus());
         return;
@@ -1305,6 +1319,7 @@ struct Gateway::Impl {
       if (options.audit && options.audit_reserve && options.audit_reserve()) {
         const Clock::time_point decided = Clock::now();
         Forward(x, s, up, m);
+        if (options.on_checked) options.on_checked(s->upstream, m.method, decision);
         return options.audit_reserved(entry(decided));
       }
       return audit(ForwardWhenKept(x, s, up, m));

@@ -1,13 +1,16 @@
 #include "server/metrics.h"
 
+#include <algorithm>
+#include <iterator>
+
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 
 namespace mandate::server {
 namespace {
 
-// Label values are route patterns we define, but escape anyway as the format requires.
-std::string Label(const std::string& v) {
+// Label values are route patterns and names we define, but escape anyway as the format requires.
+std::string Label(std::string_view v) {
   std::string out;
   for (char c : v) {
     if (c == '\\' || c == '"') out += '\\';
@@ -20,7 +23,60 @@ std::string Label(const std::string& v) {
   return out;
 }
 
+// A latency histogram over upper bounds in seconds. Recording takes no lock; the counts are kept
+// per bucket, the last one for values above every bound, so that their sum is the count however a
+// scrape interleaves with the updates.
+template <size_t N>
+class Histogram {
+ public:
+  explicit Histogram(const std::array<double, N>& bounds) : bounds_(bounds) {}
+
+  void Record(double seconds) {
+    sum_ns_.fetch_add(static_cast<uint64_t>(std::max(0.0, seconds) * 1e9), std::memory_order_relaxed);
+    size_t i = 0;
+    while (i < N && seconds > bounds_[i]) ++i;
+    counts_[i].fetch_add(1, std::memory_order_relaxed);
+  }
+
+  // Appends the series of histogram `name` with `labels` (`key="value"` pairs, escaped); nothing
+  // when it counted nothing yet.
+  void Render(std::string* out, absl::string_view name, absl::string_view labels) const {
+    std::array<uint64_t, N + 1> counts;
+    uint64_t count = 0;
+    for (size_t i = 0; i <= N; ++i) count += counts[i] = counts_[i].load(std::memory_order_relaxed);
+    if (count == 0) return;
+    uint64_t cumulative = 0;
+    for (size_t i = 0; i < N; ++i) {
+      cumulative += counts[i];
+      absl::StrAppend(out, name, "_bucket{", labels, ",le=\"", absl::StrFormat("%g", bounds_[i]), "\"} ", cumulative,
+                      "\n");
+    }
+    absl::StrAppend(out, name, "_bucket{", labels, ",le=\"+Inf\"} ", count, "\n", name, "_sum{", labels, "} ",
+                    absl::StrFormat("%.9g", sum_ns_.load(std::memory_order_relaxed) / 1e9), "\n", name, "_count{",
+                    labels, "} ", count, "\n");
+  }
+
+ private:
+  const std::array<double, N>& bounds_;
+  std::array<std::atomic<uint64_t>, N + 1> counts_{};
+  std::atomic<uint64_t> sum_ns_{0};
+};
+
+// The methods of MCP (2025-11-25) that label mandate_mcp_messages_total; others count as "other",
+// so that a client or an upstream cannot grow the label set.
+constexpr std::string_view kMcpMethods[] = {
+    "initialize",         "ping",           "tools/list",         "tools/call",     "resources/list",
+    "resources/read",     "resources/templates/list",             "resources/subscribe",
+    "resources/unsubscribe", "prompts/list", "prompts/get",       "completion/complete",
+    "logging/setLevel",   "sampling/createMessage",               "elicitation/create", "roots/list"};
+
 }  // namespace
+
+// One upstream of the MCP gateway.
+struct Metrics::McpUpstream {
+  Histogram<kBuckets.size()> upstream{kBuckets};
+  Histogram<kGatewayBuckets.size()> gateway{kGatewayBuckets};
+};
 
 class Metrics::RouteCounters {
  public:
@@ -29,10 +85,7 @@ class Metrics::RouteCounters {
       std::lock_guard<std::mutex> l(overflow_mu);
       ++overflow[status];
     }
-    sum_ns.fetch_add(static_cast<uint64_t>(seconds * 1e9), std::memory_order_relaxed);
-    size_t i = 0;
-    while (i < kBuckets.size() && seconds > kBuckets[i]) ++i;
-    buckets[i].fetch_add(1, std::memory_order_relaxed);
+    latency.Record(seconds);
   }
 
   // (status, count) pairs in status order.
@@ -46,10 +99,7 @@ class Metrics::RouteCounters {
     return out;
   }
 
-  // Non-cumulative counts; the last one is for requests slower than every bound (+Inf only), so
-  // that their sum is the request count, consistent however the updates interleave with a scrape.
-  std::array<std::atomic<uint64_t>, kBuckets.size() + 1> buckets{};
-  std::atomic<uint64_t> sum_ns{0};
+  Histogram<kBuckets.size()> latency{kBuckets};
 
  private:
   // A route answers with a handful of statuses: each gets a slot, claimed once with a CAS; more
@@ -116,21 +166,7 @@ std::string Metrics::Render(const Gauges& g) const {
                   "# HELP mandate_http_request_duration_seconds Time from a complete request to its response.\n"
                   "# TYPE mandate_http_request_duration_seconds histogram\n");
   for (const auto& [route, r] : routes_) {
-    std::array<uint64_t, kBuckets.size() + 1> counts;
-    uint64_t count = 0;
-    for (size_t i = 0; i < counts.size(); ++i) count += counts[i] = r->buckets[i].load(std::memory_order_relaxed);
-    if (count == 0) continue;  // registered, never requested
-    uint64_t cumulative = 0;
-    for (size_t i = 0; i < kBuckets.size(); ++i) {
-      cumulative += counts[i];
-      absl::StrAppend(&out, "mandate_http_request_duration_seconds_bucket{route=\"", Label(route), "\",le=\"",
-                      absl::StrFormat("%g", kBuckets[i]), "\"} ", cumulative, "\n");
-    }
-    absl::StrAppend(&out, "mandate_http_request_duration_seconds_bucket{route=\"", Label(route), "\",le=\"+Inf\"} ",
-                    count, "\n");
-    absl::StrAppend(&out, "mandate_http_request_duration_seconds_sum{route=\"", Label(route), "\"} ",
-                    absl::StrFormat("%.9g", r->sum_ns.load(std::memory_order_relaxed) / 1e9), "\n");
-    absl::StrAppend(&out, "mandate_http_request_duration_seconds_count{route=\"", Label(route), "\"} ", count, "\n");
+    r->latency.Render(&out, "mandate_http_request_duration_seconds", absl::StrCat("route=\"", Label(route), "\""));
   }
   absl::StrAppend(&out,
                   "# HELP mandate_decisions_total Authorization decisions by outcome.\n"
@@ -147,7 +183,53 @@ std::string Metrics::Render(const Gauges& g) const {
       "# TYPE mandate_policy_version gauge\nmandate_policy_version ",
       g.policy_version, "\n# HELP mandate_ready 1 when the server serves requests.\n",
       "# TYPE mandate_ready gauge\nmandate_ready ", g.ready ? 1 : 0, "\n");
+  RenderMcp(&out);
   return out;
+}
+
+void Metrics::RecordMcpMessage(std::string_view upstream, std::string_view method, std::string_view decision) {
+  const bool known = std::find(std::begin(kMcpMethods), std::end(kMcpMethods), method) != std::end(kMcpMethods);
+  std::lock_guard<std::mutex> l(mcp_mu_);
+  auto key = std::make_tuple(std::string(upstream), std::string(known ? method : "other"), std::string(decision));
+  ++mcp_messages_[std::move(key)];
+}
+
+void Metrics::RecordMcpForwarded(std::string_view upstream, double upstream_seconds, double gateway_seconds) {
+  McpUpstream* u;
+  {
+    std::lock_guard<std::mutex> l(mcp_mu_);
+    auto it = mcp_upstreams_.find(upstream);
+    if (it == mcp_upstreams_.end()) it = mcp_upstreams_.emplace(std::string(upstream), std::make_unique<McpUpstream>()).first;
+    u = it->second.get();
+  }
+  u->upstream.Record(upstream_seconds);
+  u->gateway.Record(gateway_seconds);
+}
+
+void Metrics::RenderMcp(std::string* out) const {
+  std::lock_guard<std::mutex> l(mcp_mu_);
+  if (mcp_messages_.empty() && mcp_upstreams_.empty()) return;  // no MCP gateway, or not used yet
+  absl::StrAppend(out,
+                  "# HELP mandate_mcp_messages_total MCP messages the gateway checked, by upstream, method and "
+                  "decision.\n# TYPE mandate_mcp_messages_total counter\n");
+  for (const auto& [key, n] : mcp_messages_) {
+    const auto& [upstream, method, decision] = key;
+    absl::StrAppend(out, "mandate_mcp_messages_total{upstream=\"", Label(upstream), "\",method=\"", Label(method),
+                    "\",decision=\"", Label(decision), "\"} ", n, "\n");
+  }
+  absl::StrAppend(out,
+                  "# HELP mandate_mcp_upstream_seconds Forwarded requests, from their hand-over to the upstream "
+                  "connection to the decoded answer.\n# TYPE mandate_mcp_upstream_seconds histogram\n");
+  for (const auto& [upstream, u] : mcp_upstreams_) {
+    u->upstream.Render(out, "mandate_mcp_upstream_seconds", absl::StrCat("upstream=\"", Label(upstream), "\""));
+  }
+  absl::StrAppend(out,
+                  "# HELP mandate_mcp_gateway_seconds The gateway's own time on a forwarded request: from the "
+                  "request to its hand-over upstream, plus from the answer to its reply.\n"
+                  "# TYPE mandate_mcp_gateway_seconds histogram\n");
+  for (const auto& [upstream, u] : mcp_upstreams_) {
+    u->gateway.Render(out, "mandate_mcp_gateway_seconds", absl::StrCat("upstream=\"", Label(upstream), "\""));
+  }
 }
 
 }  // namespace mandate::server

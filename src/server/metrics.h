@@ -10,6 +10,8 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
+#include <tuple>
 #include <utility>
 
 namespace mandate::server {
@@ -19,6 +21,10 @@ class Metrics {
   // Latency histogram bucket upper bounds, in seconds.
   static constexpr std::array<double, 14> kBuckets = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01,
                                                       0.025,  0.05,    0.1,    0.25,  0.5,    1,     5};
+
+  // Buckets of the MCP gateway's own time per request (finer: it is tens to hundreds of µs).
+  static constexpr std::array<double, 12> kGatewayBuckets = {0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001,
+                                                             0.0025,   0.005,   0.01,   0.025,   0.1,    1};
 
   Metrics();
   ~Metrics();  // defined where RouteCounters is complete
@@ -45,11 +51,23 @@ class Metrics {
   // The exposition text (format 0.0.4).
   std::string Render(const Gauges& gauges) const;
 
+  // The MCP gateway (docs/mcp-gateway.md, "Metrics"): a message it checked, by upstream, method and
+  // decision (a method outside MCP's own counts as "other"), and a request it forwarded: the
+  // upstream's round trip and the gateway's own time on the request.
+  void RecordMcpMessage(std::string_view upstream, std::string_view method, std::string_view decision);
+  void RecordMcpForwarded(std::string_view upstream, double upstream_seconds, double gateway_seconds);
+
  private:
+  struct McpUpstream;
+  void RenderMcp(std::string* out) const;
+
   mutable std::mutex mu_;  // guards routes_ (the map, not the counters)
   std::map<std::string, std::unique_ptr<RouteCounters>> routes_;
   std::atomic<uint64_t> allowed_{0};
   std::atomic<uint64_t> denied_{0};
+  mutable std::mutex mcp_mu_;  // guards the two maps (not the histograms' counts)
+  std::map<std::tuple<std::string, std::string, std::string>, uint64_t> mcp_messages_;
+  std::map<std::string, std::unique_ptr<McpUpstream>, std::less<>> mcp_upstreams_;
 };
 
 }  // namespace mandate::server

@@ -198,6 +198,12 @@ absl::Status RunServer(const ServerConfig& config) {
       o.audit_reserve = [log = audit_log.get()] { return log->Reserve(); };
       o.audit_reserved = [log = audit_log.get()](std::string entry) { log->AppendReserved(std::move(entry)); };
     }
+    o.on_checked = [&metrics](std::string_view upstream, std::string_view method, std::string_view decision) {
+      metrics.RecordMcpMessage(upstream, method, decision);
+    };
+    o.on_forwarded = [&metrics](std::string_view upstream, double upstream_seconds, double gateway_seconds) {
+      metrics.RecordMcpForwarded(upstream, upstream_seconds, gateway_seconds);
+    };
     o.approval_audit = [&api_ptr](const std::vector<agents::ApprovalEvent>& events) {
       if (api_ptr != nullptr) api_ptr->AuditApprovalSteps("MCP elicitation/create", events);
     };

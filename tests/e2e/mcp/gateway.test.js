@@ -395,3 +395,28 @@ describe("audit", () => {
     assert.ok(mcp.find((r) => r.decision === "deny" && r.reasons.some((x) => /unauthenticated: token has expired/.test(x))));
   });
 });
+
+describe("metrics", () => {
+  test("/metrics counts checked messages by upstream, method and decision, and times forwarded requests", async () => {
+    const text = await (await fetch(`${base}/metrics`)).text();
+    const value = (series) => {
+      const line = text.split("\n").find((l) => l.startsWith(`${series} `));
+      return line === undefined ? undefined : Number(line.slice(series.length + 1));
+    };
+    // Earlier tests in this file called, were refused and listed through the fs upstream.
+    assert.ok(value('mandate_mcp_messages_total{upstream="fs",method="tools/call",decision="allow"}') >= 1, text);
+    assert.ok(value('mandate_mcp_messages_total{upstream="fs",method="tools/call",decision="deny"}') >= 1, text);
+    assert.ok(value('mandate_mcp_messages_total{upstream="fs",method="tools/list",decision="allow"}') >= 1, text);
+    for (const name of ["mandate_mcp_upstream_seconds", "mandate_mcp_gateway_seconds"]) {
+      assert.match(text, new RegExp(`# TYPE ${name} histogram`));
+      const count = value(`${name}_count{upstream="fs"}`);
+      assert.ok(count >= 1, `${name}: ${text}`);
+      assert.equal(value(`${name}_bucket{upstream="fs",le="+Inf"}`), count);
+      assert.ok(value(`${name}_sum{upstream="fs"}`) > 0);
+    }
+    // Method labels are MCP's own: nothing a client sends adds a series.
+    for (const line of text.split("\n").filter((l) => l.startsWith("mandate_mcp_messages_total{"))) {
+      assert.match(line, /method="(initialize|ping|tools\/list|tools\/call|resources\/[a-z/]+|prompts\/(list|get)|completion\/complete|logging\/setLevel|sampling\/createMessage|elicitation\/create|roots\/list|other)"/);
+    }
+  });
+});

@@ -39,5 +39,31 @@ TEST(MetricsTest, RendersCountersHistogramsAndGauges) {
   EXPECT_THAT(text, HasSubstr("# TYPE mandate_http_request_duration_seconds histogram\n"));
 }
 
+// The MCP gateway's series appear once it reports; a method outside MCP's own is counted as
+// "other" (a client cannot grow the label set), and the gateway's own time has finer buckets.
+TEST(MetricsTest, RendersTheMcpGatewaySeries) {
+  Metrics m;
+  EXPECT_THAT(m.Render({}), ::testing::Not(HasSubstr("mandate_mcp_")));
+  m.RecordMcpMessage("fs", "tools/call", "allow");
+  m.RecordMcpMessage("fs", "tools/call", "allow");
+  m.RecordMcpMessage("fs", "tools/call", "deny");
+  m.RecordMcpMessage("fs", "x/made-up", "deny");
+  m.RecordMcpForwarded("fs", 0.002, 0.00004);
+  m.RecordMcpForwarded("fs", 0.02, 0.0003);
+  const std::string text = m.Render({});
+  EXPECT_THAT(text, HasSubstr("mandate_mcp_messages_total{upstream=\"fs\",method=\"tools/call\",decision=\"allow\"} 2\n"));
+  EXPECT_THAT(text, HasSubstr("mandate_mcp_messages_total{upstream=\"fs\",method=\"tools/call\",decision=\"deny\"} 1\n"));
+  EXPECT_THAT(text, HasSubstr("mandate_mcp_messages_total{upstream=\"fs\",method=\"other\",decision=\"deny\"} 1\n"));
+  EXPECT_THAT(text, ::testing::Not(HasSubstr("made-up")));
+  EXPECT_THAT(text, HasSubstr("mandate_mcp_upstream_seconds_bucket{upstream=\"fs\",le=\"0.0025\"} 1\n"));
+  EXPECT_THAT(text, HasSubstr("mandate_mcp_upstream_seconds_bucket{upstream=\"fs\",le=\"+Inf\"} 2\n"));
+  EXPECT_THAT(text, HasSubstr("mandate_mcp_upstream_seconds_count{upstream=\"fs\"} 2\n"));
+  EXPECT_THAT(text, HasSubstr("mandate_mcp_gateway_seconds_bucket{upstream=\"fs\",le=\"5e-05\"} 1\n"));
+  EXPECT_THAT(text, HasSubstr("mandate_mcp_gateway_seconds_bucket{upstream=\"fs\",le=\"0.00025\"} 1\n"));
+  EXPECT_THAT(text, HasSubstr("mandate_mcp_gateway_seconds_bucket{upstream=\"fs\",le=\"0.0005\"} 2\n"));
+  EXPECT_THAT(text, HasSubstr("mandate_mcp_gateway_seconds_sum{upstream=\"fs\"} 0.00034\n"));
+  EXPECT_THAT(text, HasSubstr("# TYPE mandate_mcp_gateway_seconds histogram\n"));
+}
+
 }  // namespace
 }  // namespace mandate::server
