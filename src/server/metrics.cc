@@ -64,11 +64,22 @@ class Histogram {
 
 // The methods of MCP (2025-11-25) that label mandate_mcp_messages_total; others count as "other",
 // so that a client or an upstream cannot grow the label set.
-constexpr std::string_view kMcpMethods[] = {
-    "initialize",         "ping",           "tools/list",         "tools/call",     "resources/list",
-    "resources/read",     "resources/templates/list",             "resources/subscribe",
-    "resources/unsubscribe", "prompts/list", "prompts/get",       "completion/complete",
-    "logging/setLevel",   "sampling/createMessage",               "elicitation/create", "roots/list"};
+constexpr std::string_view kMcpMethods[] = {"initialize",
+                                            "ping",
+                                            "tools/list",
+                                            "tools/call",
+                                            "resources/list",
+                                            "resources/read",
+                                            "resources/templates/list",
+                                            "resources/subscribe",
+                                            "resources/unsubscribe",
+                                            "prompts/list",
+                                            "prompts/get",
+                                            "completion/complete",
+                                            "logging/setLevel",
+                                            "sampling/createMessage",
+                                            "elicitation/create",
+                                            "roots/list"};
 
 }  // namespace
 
@@ -92,7 +103,8 @@ class Metrics::RouteCounters {
   std::map<int, uint64_t> ByStatus() const {
     std::map<int, uint64_t> out;
     for (const Slot& s : slots) {
-      if (const int code = s.status.load(std::memory_order_acquire); code != 0) out[code] += s.n.load(std::memory_order_relaxed);
+      if (const int code = s.status.load(std::memory_order_acquire); code != 0)
+        out[code] += s.n.load(std::memory_order_relaxed);
     }
     std::lock_guard<std::mutex> l(overflow_mu);
     for (const auto& [code, n] : overflow) out[code] += n;
@@ -199,7 +211,8 @@ void Metrics::RecordMcpForwarded(std::string_view upstream, double upstream_seco
   {
     std::lock_guard<std::mutex> l(mcp_mu_);
     auto it = mcp_upstreams_.find(upstream);
-    if (it == mcp_upstreams_.end()) it = mcp_upstreams_.emplace(std::string(upstream), std::make_unique<McpUpstream>()).first;
+    if (it == mcp_upstreams_.end())
+      it = mcp_upstreams_.emplace(std::string(upstream), std::make_unique<McpUpstream>()).first;
     u = it->second.get();
   }
   u->upstream.Record(upstream_seconds);

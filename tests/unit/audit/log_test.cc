@@ -334,7 +334,6 @@ TEST_F(AuditLogTest, ZeroFilledTailOfALiveSegment) {
   }
 }
 
-
 TEST_F(AuditLogTest, AsyncModeAnswersAtOnceAndFollowerSeesRecords) {
   LogOptions o = Options();
   o.durability = Durability::kAsync;
@@ -381,8 +380,8 @@ TEST_F(AuditLogTest, ReserveHoldsRoomInAsyncModeOnly) {
     EXPECT_TRUE(s.ok()) << s;
     third = true;
   });
-  EXPECT_TRUE(third);                  // room for it: answered at once
-  EXPECT_FALSE((*log)->Reserve());     // 2 reserved + 1 queued = async_max_pending
+  EXPECT_TRUE(third);               // room for it: answered at once
+  EXPECT_FALSE((*log)->Reserve());  // 2 reserved + 1 queued = async_max_pending
   std::atomic<bool> fourth{false};
   (*log)->Append({R"({"kind":"decision","n":4})"}, [&](absl::Status s) {
     EXPECT_TRUE(s.ok()) << s;

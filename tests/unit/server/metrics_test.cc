@@ -51,8 +51,10 @@ TEST(MetricsTest, RendersTheMcpGatewaySeries) {
   m.RecordMcpForwarded("fs", 0.002, 0.00004);
   m.RecordMcpForwarded("fs", 0.02, 0.0003);
   const std::string text = m.Render({});
-  EXPECT_THAT(text, HasSubstr("mandate_mcp_messages_total{upstream=\"fs\",method=\"tools/call\",decision=\"allow\"} 2\n"));
-  EXPECT_THAT(text, HasSubstr("mandate_mcp_messages_total{upstream=\"fs\",method=\"tools/call\",decision=\"deny\"} 1\n"));
+  EXPECT_THAT(text,
+              HasSubstr("mandate_mcp_messages_total{upstream=\"fs\",method=\"tools/call\",decision=\"allow\"} 2\n"));
+  EXPECT_THAT(text,
+              HasSubstr("mandate_mcp_messages_total{upstream=\"fs\",method=\"tools/call\",decision=\"deny\"} 1\n"));
   EXPECT_THAT(text, HasSubstr("mandate_mcp_messages_total{upstream=\"fs\",method=\"other\",decision=\"deny\"} 1\n"));
   EXPECT_THAT(text, ::testing::Not(HasSubstr("made-up")));
   EXPECT_THAT(text, HasSubstr("mandate_mcp_upstream_seconds_bucket{upstream=\"fs\",le=\"0.0025\"} 1\n"));
