@@ -65,9 +65,9 @@ class Gateway {
     std::function<void(std::string entry)> audit_reserved;
     // Optional observers for the server's metrics (docs/mcp-gateway.md, "Metrics"): each checked
     // message, and each request forwarded upstream with the upstream's round trip (from the
-    // hand-over to the upstream to the decoded answer) and the gateway's own time on it (from the
-    // request's arrival at the gateway to that hand-over, plus from the answer to the reply's
-    // hand-over to the HTTP transport).
+    // hand-over to the upstream client to the decoded answer) and the gateway's own time on it
+    // (from the request's arrival at the gateway to that hand-over, plus from the answer to the
+    // reply's hand-over to the HTTP transport).
     std::function<void(std::string_view upstream, std::string_view method, std::string_view decision)> on_checked;
     std::function<void(std::string_view upstream, double upstream_seconds, double gateway_seconds)> on_forwarded;
     // Receives the approval steps the gateway takes (a person deciding through elicitation), to be

@@ -232,13 +232,13 @@ void Metrics::RenderMcp(std::string* out) const {
   }
   absl::StrAppend(out,
                   "# HELP mandate_mcp_upstream_seconds Forwarded requests, from their hand-over to the upstream "
-                  "connection to the decoded answer.\n# TYPE mandate_mcp_upstream_seconds histogram\n");
+                  "client to the decoded answer.\n# TYPE mandate_mcp_upstream_seconds histogram\n");
   for (const auto& [upstream, u] : mcp_upstreams_) {
     u->upstream.Render(out, "mandate_mcp_upstream_seconds", absl::StrCat("upstream=\"", Label(upstream), "\""));
   }
   absl::StrAppend(out,
                   "# HELP mandate_mcp_gateway_seconds The gateway's own time on a forwarded request: from the "
-                  "request to its hand-over upstream, plus from the answer to its reply.\n"
+                  "request at its handler to the upstream client, plus from the decoded answer to the reply.\n"
                   "# TYPE mandate_mcp_gateway_seconds histogram\n");
   for (const auto& [upstream, u] : mcp_upstreams_) {
     u->gateway.Render(out, "mandate_mcp_gateway_seconds", absl::StrCat("upstream=\"", Label(upstream), "\""));
