@@ -1326,7 +1326,7 @@ struct Gateway::Impl {
     }
     audit();
     if (r.approval_required && r.approval) {
-      if (may_ask && m.method == "tools/call" && x->accepts_sse && x->start_stream &&
+      if (may_ask && Askable(m.method) && x->accepts_sse && x->start_stream &&
           Declares(*s, "elicitation/create", json::object{})) {
         return AskApproval(x, s, up, m, a, target, args, *r.approval);
       }
@@ -1351,12 +1351,29 @@ struct Gateway::Impl {
                         {"url", absl::StrCat(base_url, "/ui/#/approvals/", ap.id)}};
   }
 
-  // A tool error result saying `text`, with the approval under _meta["mandate/approval"].
-  void ApprovalToolError(Exchange& x, const Message& m, const std::string& text, json::object approval) {
+  // A use that waits for, or was refused, a person's approval: a tool call gets a tool error result
+  // saying `text`, with the approval under _meta["mandate/approval"]; other uses a JSON-RPC error
+  // with the decision and the approval as its data.
+  void ApprovalRefused(Exchange& x, const Message& m, const std::string& text, json::object approval,
+                       std::string_view decision) {
+    if (m.method != "tools/call") {
+      return Finish(x, MakeError(m.id, kPolicyDenied, text,
+                                 json::object{{"decision", decision}, {"approval", std::move(approval)}}));
+    }
     json::object result{{"content", json::array{json::object{{"type", "text"}, {"text", text}}}},
                         {"isError", true},
                         {"_meta", json::object{{"mandate/approval", std::move(approval)}}}};
     Finish(x, MakeResult(m.id, std::move(result)));
+  }
+
+  // The uses a person can be asked to approve through elicitation/create, and how they are named.
+  static bool Askable(std::string_view method) {
+    return method == "tools/call" || method == "resources/read" || method == "prompts/get";
+  }
+  static std::string UseOf(const Message& m, const std::string& target) {
+    if (m.method == "tools/call") return absl::StrCat("the call of \"", target, "\"");
+    if (m.method == "resources/read") return absl::StrCat("the read of \"", target, "\"");
+    return absl::StrCat("the ", m.method, " of \"", target, "\"");
   }
 
   void NeedsApproval(Exchange& x, const Message& m, const std::string& target, const store::ApprovalRecord& ap) {
@@ -1365,9 +1382,7 @@ struct Gateway::Impl {
         "Mandate: ", m.method, " of \"", target, "\" needs a person's approval (approval ", ap.id, ", ", ap.status,
         ", until ", std::string(approval.at("expires_at").as_string()), "). Ask them to approve it at ",
         std::string(approval.at("url").as_string()), ", then retry the same call with the same arguments.");
-    if (m.method == "tools/call") return ApprovalToolError(x, m, text, std::move(approval));
-    Finish(x, MakeError(m.id, kPolicyDenied, text,
-                        json::object{{"decision", "approval_required"}, {"approval", std::move(approval)}}));
+    ApprovalRefused(x, m, text, std::move(approval), "approval_required");
   }
 
   // A request of the client's that is not forwarded (what SendForCall needs to reach its stream).
@@ -1378,12 +1393,12 @@ struct Gateway::Impl {
     return c;
   }
 
-  // An approval_required tools/call of a client that declared elicitation: the answer becomes an
-  // SSE stream, on which the person behind the session (the last principal of the chain: the
-  // token's user or the API key's) is asked through elicitation/create. Their answer decides the
-  // approval as that person, through the same path as POST /v1/approvals/{id}/approve (so
-  // can_approve must hold for them; the actor never approves itself); an approval the person
-  // may not decide stays pending for someone else. The wait holds no thread: it ends at the
+  // An approval_required tools/call, resources/read or prompts/get of a client that declared
+  // elicitation: the answer becomes an SSE stream, on which the person behind the session (the
+  // last principal of the chain: the token's user or the API key's) is asked through
+  // elicitation/create. Their answer decides the approval as that person, through the same path
+  // as POST /v1/approvals/{id}/approve (so can_approve must hold for them; the actor never
+  // approves itself); an approval the person may not decide stays pending for someone else. The wait holds no thread: it ends at the
   // answer, a decision recorded meanwhile (the console), the approval's expiry or kMaxApprovalAsk.
   void AskApproval(const std::shared_ptr<Exchange>& x, const std::shared_ptr<Session>& s, Upstream& up,
                    const Message& m, AuthzRequest a, const std::string& target, const json::value* args,
@@ -1399,9 +1414,13 @@ struct Gateway::Impl {
                                     [](std::string* out, const TypedValue& v) { out->append(ToString(v)); }),
                       ",");
     }
+    const std::string wants =
+        m.method == "tools/call"    ? absl::StrCat("call the tool \"", target, "\" with the arguments ", shown_args)
+        : m.method == "prompts/get" ? absl::StrCat("get the prompt \"", target, "\" with the arguments ", shown_args)
+                                    : absl::StrCat("read the resource \"", target, "\"");
     const std::string message = absl::StrCat(
-        who, " wants to call the tool \"", target, "\" with the arguments ", shown_args,
-        ". Approve this call as ", ToString(human), "? (Approval ", ap.id, "; it can also be decided at ",
+        who, " wants to ", wants, ". Approve it as ", ToString(human), "? (Approval ", ap.id,
+        "; it can also be decided at ",
         std::string(info.at("url").as_string()), " until ", std::string(info.at("expires_at").as_string()), ".)");
     auto ask = std::make_shared<Ask>();
     ask->timer = std::make_unique<boost::asio::steady_timer>(blocking);  // set before anyone may claim
@@ -1444,13 +1463,14 @@ struct Gateway::Impl {
         const ApprovalAnswer answer = ReadApprovalAnswer(raw);
         const std::string& action = answer.action;
         const std::string& note = answer.note;
-        const std::string pending = absl::StrCat("; approval ", ap.id, " stays pending: another person may approve it at ",
-                                                 std::string(info.at("url").as_string()), ", then the same call may be retried.");
+        const std::string pending =
+            absl::StrCat("; approval ", ap.id, " stays pending: another person may approve it at ",
+                         std::string(info.at("url").as_string()), ", then the same request may be retried.");
         if (answer.kind == ApprovalAnswer::Kind::kNone) {
-          return ApprovalToolError(*x, m,
-                                   absl::StrCat("Mandate: ", ToString(human), " did not approve the call of \"", target,
-                                                "\" (", action.empty() ? "no answer" : action, ")", pending),
-                                   info);
+          return ApprovalRefused(*x, m,
+                                 absl::StrCat("Mandate: ", ToString(human), " did not approve ", UseOf(m, target), " (",
+                                              action.empty() ? "no answer" : action, ")", pending),
+                                 info, "approval_required");
         }
         agents::ApprovalDecisionRequest d;
         d.approve = answer.kind == ApprovalAnswer::Kind::kApprove;
@@ -1461,17 +1481,16 @@ struct Gateway::Impl {
             options.agents->DecideApproval(*options.snapshot(), ap.id, d, &events);
         if (options.approval_audit) options.approval_audit(events);
         if (absl::IsPermissionDenied(decided.status())) {
-          return ApprovalToolError(*x, m,
-                                   absl::StrCat("Mandate: the approver was refused: ", decided.status().message(),
-                                                pending),
-                                   info);
+          return ApprovalRefused(*x, m,
+                                 absl::StrCat("Mandate: the approver was refused: ", decided.status().message(), pending),
+                                 info, "approval_required");
         }
         if (decided.ok() && !d.approve) {
-          return ApprovalToolError(*x, m,
-                                   absl::StrCat("Mandate: ", ToString(human), " denied the call of \"", target, "\"",
-                                                note.empty() ? "" : absl::StrCat(" (", note, ")"),
-                                                "; the same call stays refused until the approval expires."),
-                                   ApprovalInfo(*decided));
+          return ApprovalRefused(*x, m,
+                                 absl::StrCat("Mandate: ", ToString(human), " denied ", UseOf(m, target),
+                                              note.empty() ? "" : absl::StrCat(" (", note, ")"),
+                                              "; the same request stays refused until the approval expires."),
+                                 ApprovalInfo(*decided), "deny");
         }
         // Approved now (or decided meanwhile by someone else): the request is decided again, and
         // goes through with the approval, or is refused.

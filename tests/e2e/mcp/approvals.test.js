@@ -1,8 +1,9 @@
-// Approvals through elicitation (docs/mcp-gateway.md, "Approvals"): a tools/call that needs a
-// person's approval is put to the person behind the session with elicitation/create when the client
-// declared elicitation. Their answer decides the approval as that person (can_approve must hold);
-// an approved call reaches the upstream once, a refused approver or a declined request never does.
-// Clients without elicitation get the tool error result with the approval's URL.
+// Approvals through elicitation (docs/mcp-gateway.md, "Approvals"): a tools/call (or resources/read,
+// prompts/get) that needs a person's approval is put to the person behind the session with
+// elicitation/create when the client declared elicitation. Their answer decides the approval as
+// that person (can_approve must hold); an approved call reaches the upstream once, a refused
+// approver or a declined request never does. Clients without elicitation get the tool error result
+// (for a resource read, the JSON-RPC error) with the approval's URL.
 import assert from "node:assert/strict";
 import fs from "node:fs";
 import path from "node:path";
@@ -36,6 +37,20 @@ ${webUpstreamToml(fixture)}${claudeKeysToml()}
 requires_approval(_: Agent, "call", Tool{"web/slow"});
 can_approve(approver: User, _: Agent, "call", _: Tool) if has_role(approver, "tool_writer");
 can_approve_in_chain(approver: User, _: Agent, "call", _: Tool) if has_role(approver, "tool_writer");
+resource McpResource {
+  permissions = ["read"];
+}
+has_permission(_: Actor, "read", _: McpResource);
+requires_approval(_: Agent, "read", McpResource{"web/mem://b"});
+can_approve(approver: User, _: Agent, "read", _: McpResource) if has_role(approver, "tool_writer");
+can_approve_in_chain(approver: User, _: Agent, "read", _: McpResource) if has_role(approver, "tool_writer");
+resource Prompt {
+  permissions = ["get"];
+}
+has_permission(_: Actor, "get", _: Prompt);
+requires_approval(_: Agent, "get", Prompt{"web/summary"});
+can_approve(approver: User, _: Agent, "get", _: Prompt) if has_role(approver, "tool_writer");
+can_approve_in_chain(approver: User, _: Agent, "get", _: Prompt) if has_role(approver, "tool_writer");
 `,
   );
   mandate = await startMandate({
@@ -141,6 +156,53 @@ describe("approvals through elicitation", () => {
     const result = await alice.client.callTool({ name: "slow", arguments: { ms: 5 } });
     assert.ok(!result.isError, JSON.stringify(result));
     assert.equal(result.content[0].text, "slept");
+    await alice.client.close();
+  });
+
+  test("a resource read is asked the same way; a refusal is a JSON-RPC error with the approval", async () => {
+    const alice = await eliciting("k-claude-alice", () => ({ action: "accept", content: { decision: "approve" } }));
+    const read = await alice.client.readResource({ uri: "mem://b" });
+    assert.equal(read.contents[0].text, "resource b");
+    assert.equal(alice.asked.length, 1);
+    assert.match(alice.asked[0].message, /Agent:claude.*alice.*wants to read the resource "web\/mem:\/\/b"/s);
+    // A resource that needs no approval is read without asking.
+    assert.equal((await alice.client.readResource({ uri: "mem://a" })).contents[0].text, "resource a");
+    assert.equal(alice.asked.length, 1);
+    // Without elicitation: the JSON-RPC error names the pending approval (the first one was used).
+    const plain = await connect(`${base}/mcp/web`, "k-claude-alice");
+    await assert.rejects(plain.client.readResource({ uri: "mem://b" }), (e) => {
+      assert.equal(e.code, -32001);
+      assert.match(e.message, /needs a person's approval/);
+      assert.equal(e.data.decision, "approval_required");
+      assert.match(e.data.approval.url, new RegExp(`${base}/ui/#/approvals/apr_`));
+      return true;
+    });
+    await plain.client.close();
+    // Her next read is put to her again, and she denies it: refused, with her note.
+    alice.client.setRequestHandler(ElicitRequestSchema, async () => ({ action: "accept", content: { decision: "deny", note: "not now" } }));
+    await assert.rejects(alice.client.readResource({ uri: "mem://b" }), (e) => {
+      assert.equal(e.code, -32001);
+      assert.match(e.message, /User:alice denied the read of "web\/mem:\/\/b" \(not now\)/);
+      assert.equal(e.data.decision, "deny");
+      assert.match(e.data.approval.id, /^apr_/);
+      return true;
+    });
+    await alice.client.close();
+  });
+
+  test("a prompt is asked the same way, with its arguments", async () => {
+    const alice = await eliciting("k-claude-alice", () => ({ action: "accept", content: { decision: "approve" } }));
+    const got = await alice.client.getPrompt({ name: "summary", arguments: { topic: "audits" } });
+    assert.equal(got.messages[0].content.text, "Summarize audits.");
+    assert.equal(alice.asked.length, 1);
+    assert.match(alice.asked[0].message, /wants to get the prompt "web\/summary" with the arguments \{"topic":"audits"\}/);
+    alice.client.setRequestHandler(ElicitRequestSchema, async () => ({ action: "decline" }));
+    await assert.rejects(alice.client.getPrompt({ name: "summary", arguments: { topic: "audits" } }), (e) => {
+      assert.equal(e.code, -32001);
+      assert.match(e.message, /did not approve the prompts\/get of "web\/summary" \(decline\)/);
+      assert.equal(e.data.decision, "approval_required");
+      return true;
+    });
     await alice.client.close();
   });
 
