@@ -193,7 +193,7 @@ void AuditLog::Append(std::vector<std::string> entries, Done done) {
   Enqueue(std::move(entries), std::move(done), /*direct=*/false);
 }
 
-void AuditLog::Enqueue(std::vector<std::string> entries, Done done, bool direct) {
+void AuditLog::Enqueue(std::vector<std::string> entries, Done done, bool direct, bool reserved) {
   if (entries.empty()) {
     if (done) done(absl::OkStatus());
     return;
@@ -203,9 +203,11 @@ void AuditLog::Enqueue(std::vector<std::string> entries, Done done, bool direct)
   bool wake = false;
   {
     std::lock_guard<std::mutex> l(mu_);
+    if (reserved) reserved_ -= entries.size();
     if (closing_ || !broken_.ok()) {
       answer_now = true;
       refused = closing_ ? absl::UnavailableError("the audit log is closed") : broken_;
+      if (reserved) stats_.failed += entries.size();  // promised, so counted as not written
     } else {
       const size_t n = entries.size();
       answer_now = !direct && options_.durability == Durability::kAsync &&
@@ -233,19 +235,9 @@ bool AuditLog::Reserve() {
 }
 
 void AuditLog::AppendReserved(std::string entry) {
-  bool wake = false;
-  {
-    std::lock_guard<std::mutex> l(mu_);
-    --reserved_;
-    if (closing_ || !broken_.ok()) {
-      ++stats_.failed;
-      return;
-    }
-    ++queued_records_;
-    AddEntry(std::move(entry));
-    wake = WakeIo(/*urgent=*/false);
-  }
-  if (wake) cv_.notify_one();
+  std::vector<std::string> entries;
+  entries.push_back(std::move(entry));
+  Enqueue(std::move(entries), nullptr, /*direct=*/false, /*reserved=*/true);
 }
 
 absl::Status AuditLog::AppendAndWait(std::vector<std::string> entries) {

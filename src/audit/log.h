@@ -145,7 +145,8 @@ class AuditLog {
   AuditLog(LogOptions options, Signer signer);
   absl::Status Recover();
   absl::Status OpenSegment(uint64_t first_seq, bool create);
-  void Enqueue(std::vector<std::string> entries, Done done, bool direct);
+  // `direct`: AppendAndWait. `reserved`: AppendReserved (one entry, its room already counted).
+  void Enqueue(std::vector<std::string> entries, Done done, bool direct, bool reserved = false);
   void IoLoop();
   // With mu_ held: frames an entry, then a checkpoint when one is due by count.
   void AddEntry(std::string body);

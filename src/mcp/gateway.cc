@@ -21,6 +21,7 @@
 #include <boost/url/parse.hpp>
 #include <spdlog/spdlog.h>
 
+#include "absl/functional/function_ref.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
@@ -329,14 +330,22 @@ struct Gateway::Impl {
              std::string_view action, std::string_view resource, std::string_view args_digest, std::string_view decision,
              const std::vector<std::string>& reasons, Clock::time_point start, json::object detail = {},
              Options::Kept kept = nullptr) {
+    Record(upstream, method, decision, std::move(kept), [&] {
+      return AuditEntry(s, p, upstream, method, action, resource, args_digest, decision, reasons, start,
+                        Clock::now(), detail);
+    });
+  }
+
+  // Counts a checked message for the metrics and hands its entry (built only when there is a log)
+  // to the log; `kept` as in Audit.
+  void Record(std::string_view upstream, std::string_view method, std::string_view decision, Options::Kept kept,
+              absl::FunctionRef<std::string()> entry) {
     if (options.on_checked) options.on_checked(upstream, method, decision);
     if (!options.audit) {
       if (kept) kept(absl::OkStatus());
       return;
     }
-    options.audit(AuditEntry(s, p, upstream, method, action, resource, args_digest, decision, reasons, start,
-                             Clock::now(), detail),
-                  std::move(kept));
+    options.audit(entry(), std::move(kept));
   }
 
   // The audit entry of a checked message; latency_us is the time from `start` to `end`.
@@ -802,7 +811,8 @@ struct Gateway::Impl {
                  const Clock::time_point replied = Clock::now();
                  Finish(*x, resp);
                  if (options.on_forwarded) {
-                   options.on_forwarded(upstream, Seconds(answered - sent), Seconds((sent - x->start) + (replied - answered)));
+                   options.on_forwarded(upstream, Seconds(answered - sent),
+                                        Seconds((sent - x->start) + (replied - answered)));
                  }
                });
   }
@@ -1303,14 +1313,8 @@ struct Gateway::Impl {
       return AuditEntry(s.get(), &s->principal, s->upstream, m.method, a.action, ToString(a.resource),
                         a.arguments_digest, decision, reasons, x->start, end, detail);
     };
-    // Counts the message for the metrics, then records it.
     const auto audit = [&](Options::Kept kept = nullptr) {
-      if (options.on_checked) options.on_checked(s->upstream, m.method, decision);
-      if (!options.audit) {
-        if (kept) kept(absl::OkStatus());
-        return;
-      }
-      options.audit(entry(Clock::now()), std::move(kept));
+      Record(s->upstream, m.method, decision, std::move(kept), [&] { return entry(Clock::now()); });
     };
     // An allowed use reaches the upstream only once the log keeps its record: in sync mode once it
     // is on disk, so that an agent never acts on a decision the log could lose (docs/audit.md). In
@@ -1398,8 +1402,9 @@ struct Gateway::Impl {
   // last principal of the chain: the token's user or the API key's) is asked through
   // elicitation/create. Their answer decides the approval as that person, through the same path
   // as POST /v1/approvals/{id}/approve (so can_approve must hold for them; the actor never
-  // approves itself); an approval the person may not decide stays pending for someone else. The wait holds no thread: it ends at the
-  // answer, a decision recorded meanwhile (the console), the approval's expiry or kMaxApprovalAsk.
+  // approves itself); an approval the person may not decide stays pending for someone else. The
+  // wait holds no thread: it ends at the answer, a decision recorded meanwhile (the console), the
+  // approval's expiry or kMaxApprovalAsk.
   void AskApproval(const std::shared_ptr<Exchange>& x, const std::shared_ptr<Session>& s, Upstream& up,
                    const Message& m, AuthzRequest a, const std::string& target, const json::value* args,
                    const store::ApprovalRecord& ap) {
@@ -1420,8 +1425,8 @@ struct Gateway::Impl {
                                     : absl::StrCat("read the resource \"", target, "\"");
     const std::string message = absl::StrCat(
         who, " wants to ", wants, ". Approve it as ", ToString(human), "? (Approval ", ap.id,
-        "; it can also be decided at ",
-        std::string(info.at("url").as_string()), " until ", std::string(info.at("expires_at").as_string()), ".)");
+        "; it can also be decided at ", std::string(info.at("url").as_string()), " until ",
+        std::string(info.at("expires_at").as_string()), ".)");
     auto ask = std::make_shared<Ask>();
     ask->timer = std::make_unique<boost::asio::steady_timer>(blocking);  // set before anyone may claim
     const std::string gid = absl::StrCat("mandate-", [&] {
