@@ -28,30 +28,29 @@ before(async () => {
 ${webUpstreamToml(fixture)}${claudeKeysToml()}
 `,
   );
-  // Every slow call an agent makes needs the approval of a tool writer; writers may approve what
-  // their own agents do (alice is a writer, bob only a tool user).
+  // Every slow call an agent makes, its reads of mem://b and its prompt "summary" need the approval
+  // of a tool writer; writers may approve what their own agents do (alice is a writer, bob only a
+  // tool user).
+  const needsWriter = (action, resource) => {
+    const type = resource.split("{")[0];
+    return `requires_approval(_: Agent, "${action}", ${resource});
+can_approve(approver: User, _: Agent, "${action}", _: ${type}) if has_role(approver, "tool_writer");
+can_approve_in_chain(approver: User, _: Agent, "${action}", _: ${type}) if has_role(approver, "tool_writer");
+`;
+  };
   const policy = path.join(work, "policy.polar");
   fs.writeFileSync(
     policy,
     `${fs.readFileSync(path.join(repo, "examples/mcp/policy.polar"), "utf8")}
-requires_approval(_: Agent, "call", Tool{"web/slow"});
-can_approve(approver: User, _: Agent, "call", _: Tool) if has_role(approver, "tool_writer");
-can_approve_in_chain(approver: User, _: Agent, "call", _: Tool) if has_role(approver, "tool_writer");
 resource McpResource {
   permissions = ["read"];
 }
-has_permission(_: Actor, "read", _: McpResource);
-requires_approval(_: Agent, "read", McpResource{"web/mem://b"});
-can_approve(approver: User, _: Agent, "read", _: McpResource) if has_role(approver, "tool_writer");
-can_approve_in_chain(approver: User, _: Agent, "read", _: McpResource) if has_role(approver, "tool_writer");
 resource Prompt {
   permissions = ["get"];
 }
+has_permission(_: Actor, "read", _: McpResource);
 has_permission(_: Actor, "get", _: Prompt);
-requires_approval(_: Agent, "get", Prompt{"web/summary"});
-can_approve(approver: User, _: Agent, "get", _: Prompt) if has_role(approver, "tool_writer");
-can_approve_in_chain(approver: User, _: Agent, "get", _: Prompt) if has_role(approver, "tool_writer");
-`,
+${needsWriter("call", 'Tool{"web/slow"}')}${needsWriter("read", 'McpResource{"web/mem://b"}')}${needsWriter("get", 'Prompt{"web/summary"}')}`,
   );
   mandate = await startMandate({
     config,
