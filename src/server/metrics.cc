@@ -201,9 +201,16 @@ std::string Metrics::Render(const Gauges& g) const {
 
 void Metrics::RecordMcpMessage(std::string_view upstream, std::string_view method, std::string_view decision) {
   const bool known = std::find(std::begin(kMcpMethods), std::end(kMcpMethods), method) != std::end(kMcpMethods);
+  const std::tuple<std::string_view, std::string_view, std::string_view> key(upstream, known ? method : "other",
+                                                                             decision);
   std::lock_guard<std::mutex> l(mcp_mu_);
-  auto key = std::make_tuple(std::string(upstream), std::string(known ? method : "other"), std::string(decision));
-  ++mcp_messages_[std::move(key)];
+  auto it = mcp_messages_.find(key);  // no strings built for a series that exists
+  if (it == mcp_messages_.end()) {
+    it = mcp_messages_
+             .emplace(std::make_tuple(std::string(upstream), std::string(std::get<1>(key)), std::string(decision)), 0)
+             .first;
+  }
+  ++it->second;
 }
 
 void Metrics::RecordMcpForwarded(std::string_view upstream, double upstream_seconds, double gateway_seconds) {

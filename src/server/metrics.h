@@ -66,7 +66,7 @@ class Metrics {
   std::atomic<uint64_t> allowed_{0};
   std::atomic<uint64_t> denied_{0};
   mutable std::mutex mcp_mu_;  // guards the two maps (not the histograms' counts)
-  std::map<std::tuple<std::string, std::string, std::string>, uint64_t> mcp_messages_;
+  std::map<std::tuple<std::string, std::string, std::string>, uint64_t, std::less<>> mcp_messages_;
   std::map<std::string, std::unique_ptr<McpUpstream>, std::less<>> mcp_upstreams_;
 };
 
