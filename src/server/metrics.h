@@ -37,7 +37,9 @@ class Metrics {
   // stay few), created on first use; the pointer stays valid as long as the Metrics. Thread-safe.
   RouteCounters* Route(const std::string& route);
   void RecordRequest(RouteCounters* route, int status, double seconds);
-  void RecordRequest(const std::string& route, int status, double seconds) { RecordRequest(Route(route), status, seconds); }
+  void RecordRequest(const std::string& route, int status, double seconds) {
+    RecordRequest(Route(route), status, seconds);
+  }
   void RecordDecision(bool allowed);
   // The decisions of a batch, counted once per request rather than once per item.
   void RecordDecisions(uint64_t allowed, uint64_t denied);
@@ -66,7 +68,21 @@ class Metrics {
   std::atomic<uint64_t> allowed_{0};
   std::atomic<uint64_t> denied_{0};
   mutable std::mutex mcp_mu_;  // guards the two maps (not the histograms' counts)
-  std::map<std::tuple<std::string, std::string, std::string>, uint64_t, std::less<>> mcp_messages_;
+  // (upstream, method, decision), ordered as string_views: a series is found from string_views
+  // without building its strings.
+  using McpKey = std::tuple<std::string, std::string, std::string>;
+  struct McpKeyLess {
+    using is_transparent = void;
+    template <class A, class B>
+    bool operator()(const A& a, const B& b) const {
+      return View(a) < View(b);
+    }
+    template <class T>
+    static std::tuple<std::string_view, std::string_view, std::string_view> View(const T& t) {
+      return {std::get<0>(t), std::get<1>(t), std::get<2>(t)};
+    }
+  };
+  std::map<McpKey, uint64_t, McpKeyLess> mcp_messages_;
   std::map<std::string, std::unique_ptr<McpUpstream>, std::less<>> mcp_upstreams_;
 };
 
